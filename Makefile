@@ -1,0 +1,46 @@
+# Ollama observability stack. `make` (or `make help`) lists the targets.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+# Node >= 22 first on PATH (fetched into a cache when the system node is older); see scripts/use-node.sh.
+export PATH := $(shell bash -c 'source scripts/use-node.sh >&2 && echo "$$PATH"')
+
+VITEST_REPORT := .cache/vitest-report.json
+
+.PHONY: help
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+node_modules/.package-lock.json: package-lock.json
+	@echo "==> npm ci"
+	npm ci --no-audit --no-fund
+
+.PHONY: install
+install: node_modules/.package-lock.json ## install the npm dependencies (npm ci)
+
+.PHONY: build
+build: install ## compile the proxy to proxy/dist
+	@echo "==> tsc (proxy build)"
+	npm run --silent build
+
+.PHONY: lint
+lint: install ## eslint, prettier --check and tsc --noEmit over src and tests
+	@echo "==> eslint + prettier"
+	npm run --silent lint
+	@echo "==> tsc --noEmit"
+	npm run --silent typecheck
+
+.PHONY: test
+test: lint build ## lint, typecheck, then every unit, integration and config test (no Docker needed)
+	@echo "==> vitest"
+	@mkdir -p .cache
+	npx vitest run --reporter=default --reporter=json --outputFile.json=$(VITEST_REPORT)
+
+.PHONY: start
+start: install ## run the proxy in the foreground (OLLAMA_URL points at the real Ollama)
+	npm start
+
+.PHONY: emulator
+emulator: install ## run the Ollama emulator on :11435 for demos
+	npm run emulator
