@@ -8,9 +8,12 @@ export PATH := $(shell bash -c 'source scripts/use-node.sh >&2 && echo "$$PATH"'
 
 VITEST_REPORT := .cache/vitest-report.json
 
+# Each concern keeps its targets in mk/<concern>.mk.
+-include mk/*.mk
+
 .PHONY: help
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) | sort
 
 node_modules/.package-lock.json: package-lock.json
 	@echo "==> npm ci"

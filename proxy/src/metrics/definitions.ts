@@ -2,15 +2,33 @@
 // README's metric table depend on these names: change one only together with them.
 // Buckets are sized for local LLM serving (reference/observability.md §6.2): a cold load pushes TTFT to tens of
 // seconds and CPU inference can take minutes per answer.
-import { Counter, Gauge, Histogram, collectDefaultMetrics, type Registry } from "prom-client";
+import {
+  Counter,
+  Gauge,
+  Histogram,
+  collectDefaultMetrics,
+  type Registry,
+} from "prom-client";
 
-export const TTFT_BUCKETS_SECONDS = [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160];
-export const DURATION_BUCKETS_SECONDS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600];
+export const TTFT_BUCKETS_SECONDS = [
+  0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 40, 80, 160,
+];
+export const DURATION_BUCKETS_SECONDS = [
+  0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600,
+];
 export const LOAD_BUCKETS_SECONDS = [0.1, 0.5, 1, 2, 5, 10, 20, 40, 80, 160];
-export const EVAL_BUCKETS_SECONDS = [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320];
-export const TOKENS_PER_SECOND_BUCKETS = [1, 2, 5, 10, 15, 20, 30, 40, 60, 80, 100, 150, 200, 300];
-export const QUEUE_WAIT_BUCKETS_SECONDS = [0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
-export const PUSH_BUCKETS_SECONDS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
+export const EVAL_BUCKETS_SECONDS = [
+  0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320,
+];
+export const TOKENS_PER_SECOND_BUCKETS = [
+  1, 2, 5, 10, 15, 20, 30, 40, 60, 80, 100, 150, 200, 300,
+];
+export const QUEUE_WAIT_BUCKETS_SECONDS = [
+  0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60,
+];
+export const PUSH_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
+];
 
 export interface MetricsOptions {
   /** Adds a bounded `client` label to the request and token metrics (METRICS_CLIENT_LABEL). */
@@ -20,7 +38,10 @@ export interface MetricsOptions {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Registers every metric on `registry` (never the global one) and returns typed handles. */
-export function createMetrics(registry: Registry, options: MetricsOptions = { clientLabel: false }) {
+export function createMetrics(
+  registry: Registry,
+  options: MetricsOptions = { clientLabel: false },
+) {
   const registers = [registry];
   const withClient = <T extends string>(labels: T[]): T[] =>
     options.clientLabel ? [...labels, "client" as T] : labels;
