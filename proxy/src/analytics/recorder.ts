@@ -1,0 +1,66 @@
+// Turns each finished exchange into its analytics record and hands it to the outbox. Runs after the client's
+// response has ended; a fault here is logged and counted, never thrown back into the request path.
+import type { Config } from "../config.ts";
+import type { Logger } from "../logger.ts";
+import type { Metrics } from "../metrics/definitions.ts";
+import type { ExchangeSummary } from "../tap/exchange.ts";
+import {
+  buildRecord,
+  toEnvelope,
+  type RecordEnvelope,
+  type RecordOptions,
+} from "./record.ts";
+import { createRedactor, DEFAULT_REDACT_PATTERNS } from "./redact.ts";
+
+export interface Recorder {
+  record(summary: ExchangeSummary): void;
+}
+
+export interface RecorderDeps {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly enqueue: (envelope: RecordEnvelope) => void;
+  readonly categorize: (prompt: string) => string;
+  readonly costOf?: RecordOptions["costOf"];
+}
+
+export function recordOptionsFrom(
+  config: Config,
+  deps: Pick<RecorderDeps, "categorize" | "costOf">,
+): RecordOptions {
+  const patterns = config.redact.defaults
+    ? { ...DEFAULT_REDACT_PATTERNS, ...config.redact.patterns }
+    : config.redact.patterns;
+  return {
+    capturePrompts: config.capture.prompts,
+    captureResponses: config.capture.responses,
+    maxChars: config.capture.maxChars,
+    maxLineBytes: config.loki.maxLineBytes,
+    redact: createRedactor(patterns),
+    categorize: deps.categorize,
+    costOf: deps.costOf,
+  };
+}
+
+export function createRecorder(config: Config, deps: RecorderDeps): Recorder {
+  const options = recordOptionsFrom(config, deps);
+  return {
+    record(summary) {
+      try {
+        const record = buildRecord(summary, options);
+        if (summary.route.inference)
+          deps.metrics.promptCategory.inc({
+            model: summary.modelLabel,
+            category: record.category,
+          });
+        deps.enqueue(toEnvelope(record, options.maxLineBytes));
+      } catch (error) {
+        deps.metrics.recordsDropped.inc({ reason: "build_failed" });
+        deps.logger.error(
+          { err: error, request_id: summary.requestId },
+          "could not build an analytics record",
+        );
+      }
+    },
+  };
+}

@@ -1,0 +1,80 @@
+// Express wiring of the routes the proxy serves itself. Everything else goes to the forwarding handler, so the
+// only paths shadowed are these (GET/HEAD only): /metrics (unless METRICS_PORT), /healthz, /readyz, /analytics.
+import type { IncomingMessage, ServerResponse } from "node:http";
+import express, {
+  type NextFunction,
+  type Request,
+  type Response,
+  type Router,
+} from "express";
+import type { Registry } from "prom-client";
+import type { Logger } from "./logger.ts";
+import { createReadyz, healthz } from "./http/health.ts";
+import { createMetricsEndpoint } from "./http/metrics-endpoint.ts";
+import { pathOf } from "./upstream/routes.ts";
+
+export interface AppOptions {
+  readonly ollamaUrl: string;
+  /** Serve /metrics on the proxy port (false when METRICS_PORT moves it elsewhere). */
+  readonly serveMetrics: boolean;
+}
+
+export interface AppDeps {
+  readonly registry: Registry;
+  readonly logger: Logger;
+  readonly analytics?: Router;
+}
+
+export type RequestListener = (
+  req: IncomingMessage,
+  res: ServerResponse,
+) => void;
+
+/** True for requests the proxy answers itself rather than forwarding to Ollama. */
+export function isOwnRoute(
+  req: IncomingMessage,
+  serveMetrics: boolean,
+): boolean {
+  if (req.method !== "GET" && req.method !== "HEAD") return false;
+  const path = pathOf(req.url ?? "/");
+  return (
+    path === "/healthz" ||
+    path === "/readyz" ||
+    (serveMetrics && path === "/metrics") ||
+    path === "/analytics" ||
+    path.startsWith("/analytics/")
+  );
+}
+
+export function createApp(options: AppOptions, deps: AppDeps): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.set("etag", false);
+  app.get("/healthz", healthz);
+  app.get("/readyz", createReadyz(options.ollamaUrl));
+  if (options.serveMetrics)
+    app.get("/metrics", createMetricsEndpoint(deps.registry));
+  if (deps.analytics) app.use("/analytics", deps.analytics);
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: "not found" });
+  });
+  app.use(
+    (error: unknown, _req: Request, res: Response, _next: NextFunction) => {
+      deps.logger.error({ err: error }, "internal error in a proxy route");
+      if (!res.headersSent)
+        res.status(500).json({ error: "internal proxy error" });
+    },
+  );
+  return app;
+}
+
+/** A server that only answers /metrics (METRICS_PORT). */
+export function createMetricsApp(registry: Registry): express.Express {
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/metrics", createMetricsEndpoint(registry));
+  app.use((_req: Request, res: Response) => {
+    res.status(404).json({ error: "not found" });
+  });
+  return app;
+}

@@ -1,0 +1,335 @@
+// The only reader of process.env. Parses every setting once, fails fast with one line per bad variable, and
+// returns a frozen Config. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
+import { z } from "zod";
+
+const LOG_LEVELS = [
+  "fatal",
+  "error",
+  "warn",
+  "info",
+  "debug",
+  "trace",
+  "silent",
+] as const;
+const CAPTURE_MODES = ["full", "truncate", "none"] as const;
+
+const port = (what: string) =>
+  z.coerce
+    .number({ error: `expected ${what}: an integer port 1-65535` })
+    .int({ error: `expected ${what}: an integer port 1-65535` })
+    .min(1, { error: `expected ${what}: an integer port 1-65535` })
+    .max(65535, { error: `expected ${what}: an integer port 1-65535` });
+
+const nonNegativeInt = (what: string) =>
+  z.coerce
+    .number({ error: `expected ${what}: a non-negative integer` })
+    .int({ error: `expected ${what}: a non-negative integer` })
+    .min(0, { error: `expected ${what}: a non-negative integer` });
+
+const positiveInt = (what: string) =>
+  z.coerce
+    .number({ error: `expected ${what}: a positive integer` })
+    .int({ error: `expected ${what}: a positive integer` })
+    .min(1, { error: `expected ${what}: a positive integer` });
+
+const httpUrl = (what: string) =>
+  z
+    .string()
+    .trim()
+    .refine(
+      (value) => {
+        try {
+          const url = new URL(value);
+          return (
+            (url.protocol === "http:" || url.protocol === "https:") &&
+            url.hostname !== ""
+          );
+        } catch {
+          return false;
+        }
+      },
+      {
+        error: `expected ${what}: an http(s) URL such as http://127.0.0.1:11435`,
+      },
+    )
+    .transform((value) => value.replace(/\/+$/, ""));
+
+const redisUrl = z
+  .string()
+  .trim()
+  .refine(
+    (value) => {
+      try {
+        const url = new URL(value);
+        return url.protocol === "redis:" || url.protocol === "rediss:";
+      } catch {
+        return false;
+      }
+    },
+    {
+      error:
+        "expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379",
+    },
+  );
+
+const bool = (what: string) =>
+  z.stringbool({ error: `expected ${what}: true or false` });
+
+const optionalString = z
+  .string()
+  .trim()
+  .transform((value) => (value === "" ? undefined : value))
+  .optional();
+
+/** Header names are matched lower-case, as Node exposes them. */
+const headerName = z
+  .string()
+  .trim()
+  .regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]*$/, {
+    error: "expected an HTTP header name",
+  })
+  .transform((value) => (value === "" ? undefined : value.toLowerCase()))
+  .optional();
+
+/** REDACT_PATTERNS: a JSON object of name → regular expression, added to (or replacing) the defaults. */
+const redactPatterns = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx) => {
+    if (value === undefined || value === "") return {};
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      ctx.addIssue({
+        code: "custom",
+        message: 'expected a JSON object like {"name":"regex"}',
+      });
+      return z.NEVER;
+    }
+    if (
+      typeof parsed !== "object" ||
+      parsed === null ||
+      Array.isArray(parsed)
+    ) {
+      ctx.addIssue({
+        code: "custom",
+        message: 'expected a JSON object like {"name":"regex"}',
+      });
+      return z.NEVER;
+    }
+    const patterns: Record<string, string> = {};
+    for (const [name, source] of Object.entries(parsed)) {
+      if (!/^[A-Za-z0-9_-]+$/.test(name) || typeof source !== "string") {
+        ctx.addIssue({
+          code: "custom",
+          message: `pattern "${name}": names are [A-Za-z0-9_-]+, values strings`,
+        });
+        return z.NEVER;
+      }
+      try {
+        new RegExp(source, "g");
+      } catch (error) {
+        ctx.addIssue({
+          code: "custom",
+          message: `pattern "${name}" is not a valid regex: ${String(error)}`,
+        });
+        return z.NEVER;
+      }
+      patterns[name] = source;
+    }
+    return patterns;
+  });
+
+/** TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr names (loopback, linklocal, uniquelocal). */
+const trustedProxies = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) =>
+    (value ?? "")
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== ""),
+  );
+
+const Env = z.object({
+  PROXY_PORT: port("PROXY_PORT").default(11434),
+  PROXY_HOST: z
+    .string()
+    .trim()
+    .min(1, { error: "expected a bind address" })
+    .default("0.0.0.0"),
+  OLLAMA_URL: httpUrl("the Ollama base URL").default("http://127.0.0.1:11435"),
+  METRICS_PORT: port("METRICS_PORT").optional(),
+  LOG_LEVEL: z
+    .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` })
+    .default("info"),
+  UPSTREAM_TIMEOUT_MS: nonNegativeInt(
+    "milliseconds (0 = no idle timeout)",
+  ).default(0),
+  SHUTDOWN_GRACE_MS: nonNegativeInt("milliseconds").default(30_000),
+  POLL_INTERVAL_MS: positiveInt("milliseconds").default(15_000),
+  INJECT_STREAM_USAGE: bool("INJECT_STREAM_USAGE").default(true),
+  MAX_BODY_BYTES: positiveInt("bytes").default(100 * 1024 * 1024),
+
+  // Analytics records (issue: records reach Loki without loss).
+  REDIS_URL: redisUrl.optional(),
+  LOKI_URL: httpUrl("the Loki base URL").optional(),
+  LOKI_ENV: z.string().trim().min(1).default("dev"),
+  LOKI_TENANT_ID: optionalString,
+  LOKI_USERNAME: optionalString,
+  LOKI_PASSWORD: optionalString,
+  LOKI_MAX_LINE_BYTES: positiveInt("bytes").default(250_000),
+  LOKI_BATCH_MAX_RECORDS: positiveInt("records").default(1000),
+  LOKI_BATCH_MAX_BYTES: positiveInt("bytes").default(1024 * 1024),
+  LOKI_BATCH_WAIT_MS: positiveInt("milliseconds").default(1000),
+  LOKI_PUSH_TIMEOUT_MS: positiveInt("milliseconds").default(10_000),
+  ANALYTICS_OUTBOX_MAX: positiveInt("records").default(1_000_000),
+  ANALYTICS_MEMORY_MAX: positiveInt("records").default(100_000),
+  CAPTURE_PROMPTS: z
+    .enum(CAPTURE_MODES, { error: "expected full, truncate or none" })
+    .default("truncate"),
+  CAPTURE_RESPONSES: z
+    .enum(CAPTURE_MODES, { error: "expected full, truncate or none" })
+    .default("truncate"),
+  CAPTURE_MAX_CHARS: positiveInt("characters").default(8192),
+  REDACT_DEFAULTS: bool("REDACT_DEFAULTS").default(true),
+  REDACT_PATTERNS: redactPatterns,
+  CLIENT_HEADER: headerName,
+  TRUSTED_PROXIES: trustedProxies,
+});
+
+type RawConfig = z.infer<typeof Env>;
+
+export type CaptureMode = (typeof CAPTURE_MODES)[number];
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export interface Config {
+  readonly port: number;
+  readonly host: string;
+  readonly ollamaUrl: string;
+  readonly metricsPort: number | undefined;
+  readonly logLevel: LogLevel;
+  readonly upstreamTimeoutMs: number;
+  readonly shutdownGraceMs: number;
+  readonly pollIntervalMs: number;
+  readonly injectStreamUsage: boolean;
+  readonly maxBodyBytes: number;
+  readonly redisUrl: string | undefined;
+  readonly loki: {
+    readonly url: string | undefined;
+    readonly env: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly maxLineBytes: number;
+    readonly batchMaxRecords: number;
+    readonly batchMaxBytes: number;
+    readonly batchWaitMs: number;
+    readonly pushTimeoutMs: number;
+  };
+  readonly outboxMax: number;
+  readonly memoryMax: number;
+  readonly capture: {
+    readonly prompts: CaptureMode;
+    readonly responses: CaptureMode;
+    readonly maxChars: number;
+  };
+  readonly redact: {
+    readonly defaults: boolean;
+    readonly patterns: Readonly<Record<string, string>>;
+  };
+  readonly clientHeader: string | undefined;
+  readonly trustedProxies: readonly string[];
+}
+
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(problems.join("\n"));
+    this.name = "ConfigError";
+    this.problems = problems;
+  }
+}
+
+function lokiHeaders(raw: RawConfig): Record<string, string> {
+  const headers: Record<string, string> = {};
+  if (raw.LOKI_TENANT_ID) headers["X-Scope-OrgID"] = raw.LOKI_TENANT_ID;
+  if (raw.LOKI_USERNAME || raw.LOKI_PASSWORD) {
+    const token = Buffer.from(
+      `${raw.LOKI_USERNAME ?? ""}:${raw.LOKI_PASSWORD ?? ""}`,
+    ).toString("base64");
+    headers.Authorization = `Basic ${token}`;
+  }
+  return headers;
+}
+
+/**
+ * Parses the environment. Empty strings count as unset, as compose passes `VAR=` for `${VAR:-}`.
+ * Throws ConfigError whose `problems` hold one line per invalid variable: name, value and what is expected.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Record<string, string> = {};
+  for (const key of Object.keys(Env.shape)) {
+    const value = env[key];
+    if (value !== undefined && value.trim() !== "") input[key] = value;
+  }
+  const result = Env.safeParse(input);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => {
+      const key = String(issue.path[0] ?? "?");
+      const secret = key === "LOKI_PASSWORD";
+      const shown = secret ? "***" : JSON.stringify(input[key] ?? "");
+      return `${key}=${shown}: ${issue.message}`;
+    });
+    throw new ConfigError(problems);
+  }
+  const raw = result.data;
+  if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT === raw.PROXY_PORT) {
+    throw new ConfigError([
+      `METRICS_PORT=${JSON.stringify(String(raw.METRICS_PORT))}: expected a port different from PROXY_PORT`,
+    ]);
+  }
+  const config: Config = {
+    port: raw.PROXY_PORT,
+    host: raw.PROXY_HOST,
+    ollamaUrl: raw.OLLAMA_URL,
+    metricsPort: raw.METRICS_PORT,
+    logLevel: raw.LOG_LEVEL,
+    upstreamTimeoutMs: raw.UPSTREAM_TIMEOUT_MS,
+    shutdownGraceMs: raw.SHUTDOWN_GRACE_MS,
+    pollIntervalMs: raw.POLL_INTERVAL_MS,
+    injectStreamUsage: raw.INJECT_STREAM_USAGE,
+    maxBodyBytes: raw.MAX_BODY_BYTES,
+    redisUrl: raw.REDIS_URL,
+    loki: {
+      url: raw.LOKI_URL,
+      env: raw.LOKI_ENV,
+      headers: lokiHeaders(raw),
+      maxLineBytes: raw.LOKI_MAX_LINE_BYTES,
+      batchMaxRecords: raw.LOKI_BATCH_MAX_RECORDS,
+      batchMaxBytes: raw.LOKI_BATCH_MAX_BYTES,
+      batchWaitMs: raw.LOKI_BATCH_WAIT_MS,
+      pushTimeoutMs: raw.LOKI_PUSH_TIMEOUT_MS,
+    },
+    outboxMax: raw.ANALYTICS_OUTBOX_MAX,
+    memoryMax: raw.ANALYTICS_MEMORY_MAX,
+    capture: {
+      prompts: raw.CAPTURE_PROMPTS,
+      responses: raw.CAPTURE_RESPONSES,
+      maxChars: raw.CAPTURE_MAX_CHARS,
+    },
+    redact: { defaults: raw.REDACT_DEFAULTS, patterns: raw.REDACT_PATTERNS },
+    clientHeader: raw.CLIENT_HEADER,
+    trustedProxies: raw.TRUSTED_PROXIES,
+  };
+  return deepFreeze(config);
+}
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === "object" && value !== null) {
+    for (const inner of Object.values(value)) deepFreeze(inner);
+    Object.freeze(value);
+  }
+  return value;
+}

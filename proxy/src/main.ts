@@ -1,0 +1,183 @@
+// Process entry: loadConfig → build dependencies → listen → graceful shutdown. Misconfiguration exits 2 with one
+// line per bad variable; runtime faults are logged and counted, never fatal to the traffic being proxied.
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { Registry } from "prom-client";
+import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { createClientIpResolver } from "./http/client-ip.ts";
+import { createProxyHandler } from "./http/proxy.ts";
+import { createLogger } from "./logger.ts";
+import { createMetrics } from "./metrics/definitions.ts";
+import { createModelAllowList } from "./metrics/model-label.ts";
+import { recordExchange } from "./metrics/record.ts";
+import { createPoller } from "./poller.ts";
+import { createRecorder } from "./analytics/recorder.ts";
+import type { RecordEnvelope } from "./analytics/record.ts";
+
+const VERSION = "0.1.0";
+
+function readConfig(): Config {
+  try {
+    return loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      for (const problem of error.problems)
+        process.stderr.write(`ollama-proxy: invalid setting ${problem}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+}
+
+function listen(
+  server: http.Server,
+  port: number,
+  host: string,
+  setting: string,
+): Promise<AddressInfo> {
+  return new Promise((resolve, reject) => {
+    server.once("error", (error: NodeJS.ErrnoException) => {
+      const hint =
+        error.code === "EADDRINUSE"
+          ? ` (is Ollama or another proxy still on it? set ${setting})`
+          : "";
+      reject(
+        new Error(
+          `cannot listen on ${host}:${port}: ${error.code ?? error.message}${hint}`,
+        ),
+      );
+    });
+    server.listen(port, host, () => resolve(server.address() as AddressInfo));
+  });
+}
+
+async function main(): Promise<void> {
+  const config = readConfig();
+  const logger = createLogger(config);
+  const registry = new Registry();
+  const metrics = createMetrics(registry);
+  metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
+  const models = createModelAllowList();
+  const poller = createPoller(
+    {
+      ollamaUrl: config.ollamaUrl,
+      intervalMs: config.pollIntervalMs,
+      timeoutMs: 5000,
+    },
+    { metrics, models, logger },
+  );
+  // Interim sink until the outbox lands: one record line per request on stdout (the documented no-Loki mode).
+  const enqueue = (envelope: RecordEnvelope) =>
+    process.stdout.write(`${envelope.line}\n`);
+  const recorder = createRecorder(config, {
+    metrics,
+    logger,
+    enqueue,
+    categorize: () => "other",
+  });
+  const handler = createProxyHandler(
+    {
+      ollamaUrl: config.ollamaUrl,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      maxBodyBytes: config.maxBodyBytes,
+      injectStreamUsage: config.injectStreamUsage,
+      maxCaptureChars:
+        config.capture.prompts === "full"
+          ? config.loki.maxLineBytes
+          : config.capture.maxChars,
+      clientHeader: config.clientHeader,
+    },
+    {
+      logger,
+      metrics,
+      models,
+      clientIpOf: createClientIpResolver(config.trustedProxies),
+      onExchange: (summary) => {
+        recordExchange(metrics, summary, {
+          clientLabel: false,
+          clientLabelOf: () => "",
+        });
+        recorder.record(summary);
+      },
+      onModelsChanged: () => poller.refreshModels(),
+    },
+  );
+
+  const serveMetrics = config.metricsPort === undefined;
+  const app = createApp(
+    { ollamaUrl: config.ollamaUrl, serveMetrics },
+    { registry, logger },
+  );
+  const server = http.createServer({ noDelay: true }, (req, res) => {
+    if (isOwnRoute(req, serveMetrics)) app(req, res);
+    else handler.handle(req, res);
+  });
+  // Streams may last hours: no socket idle timeout. Slow request headers/bodies are still cut by Node's
+  // headersTimeout/requestTimeout, which cover receiving the request only.
+  server.timeout = 0;
+  const address = await listen(server, config.port, config.host, "PROXY_PORT");
+  let metricsServer: http.Server | undefined;
+  if (config.metricsPort !== undefined) {
+    metricsServer = http.createServer(createMetricsApp(registry));
+    await listen(
+      metricsServer,
+      config.metricsPort,
+      config.host,
+      "METRICS_PORT",
+    );
+  }
+  logger.info(
+    {
+      address: `${address.address}:${address.port}`,
+      ollama_url: config.ollamaUrl,
+      metrics_port: config.metricsPort,
+    },
+    "ollama-proxy listening",
+  );
+
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      logger.warn({ signal }, "second signal: exiting now");
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info(
+      { signal, in_flight: handler.active, grace_ms: config.shutdownGraceMs },
+      "draining",
+    );
+    server.close();
+    metricsServer?.close();
+    // Keep-alive connections that finish their response while draining are closed as they go idle.
+    const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+    const remaining = await handler.drain(config.shutdownGraceMs);
+    clearInterval(idleSweep);
+    if (remaining > 0)
+      logger.warn(
+        { remaining },
+        "grace period over: closing the remaining connections",
+      );
+    server.closeAllConnections();
+    poller.close();
+    handler.close();
+    logger.info("stopped");
+    logger.flush();
+    setTimeout(() => process.exit(0), 50).unref();
+  };
+  process.on("SIGTERM", () => void shutdown("SIGTERM"));
+  process.on("SIGINT", () => void shutdown("SIGINT"));
+  process.on("uncaughtException", (error) =>
+    logger.error({ err: error }, "uncaught exception (kept running)"),
+  );
+  process.on("unhandledRejection", (error) =>
+    logger.error({ err: error }, "unhandled rejection (kept running)"),
+  );
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(
+    `ollama-proxy: ${error instanceof Error ? error.message : String(error)}\n`,
+  );
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+// ExchangeSummary → metric updates. The only caller of prom-client setters for request metrics.
+import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { Metrics } from "./definitions.ts";
+
+export interface RecordOptions {
+  readonly clientLabel: boolean;
+  /** Bounded client label: the configured client names, anything else "_other". */
+  readonly clientLabelOf: (client: string) => string;
+}
+
+export function recordExchange(
+  metrics: Metrics,
+  summary: ExchangeSummary,
+  options: RecordOptions,
+): void {
+  const { modelLabel: model, route } = summary;
+  const endpoint = route.endpoint;
+  const client = options.clientLabel
+    ? { client: options.clientLabelOf(summary.client) }
+    : {};
+
+  metrics.requests.inc({
+    model,
+    endpoint,
+    status: summary.statusLabel,
+    ...client,
+  });
+  metrics.requestDuration.observe({ model, endpoint }, summary.durationSeconds);
+  metrics.requestBytes.inc({ endpoint }, summary.requestBytes);
+  metrics.responseBytes.inc({ endpoint }, summary.responseBytes);
+  if (summary.ttftSeconds !== undefined) {
+    metrics.timeToFirstToken.observe({ model, endpoint }, summary.ttftSeconds);
+  }
+
+  const usage = summary.tap?.usage;
+  if (!usage || !route.inference) return;
+  if (usage.promptTokens)
+    metrics.promptTokens.inc(
+      { model, endpoint, ...client },
+      usage.promptTokens,
+    );
+  if (usage.completionTokens)
+    metrics.completionTokens.inc(
+      { model, endpoint, ...client },
+      usage.completionTokens,
+    );
+  if (usage.loadDurationSeconds !== undefined)
+    metrics.loadDuration.observe({ model }, usage.loadDurationSeconds);
+  if (usage.promptEvalDurationSeconds !== undefined) {
+    metrics.promptEvalDuration.observe(
+      { model },
+      usage.promptEvalDurationSeconds,
+    );
+  }
+  if (usage.evalDurationSeconds !== undefined) {
+    metrics.evalDuration.observe({ model }, usage.evalDurationSeconds);
+    if (usage.completionTokens && usage.evalDurationSeconds > 0) {
+      metrics.tokensPerSecond.observe(
+        { model },
+        usage.completionTokens / usage.evalDurationSeconds,
+      );
+    }
+  }
+}

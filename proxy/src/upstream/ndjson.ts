@@ -1,0 +1,53 @@
+// NDJSON line splitter for Ollama's native streams (reference/ollama-api.md §4): splits on "\n", accepts a
+// final line without one, skips blank lines. Pure: the caller owns the chunks; only the unfinished line is kept.
+
+export interface LineSplitter {
+  push(chunk: Buffer): void;
+  end(): void;
+  /** The unfinished tail grew past the cap and was dropped (a parse error for the caller to count). */
+  readonly overflowed: boolean;
+}
+
+const NEWLINE = 0x0a;
+
+export function createLineSplitter(
+  onLine: (line: string) => void,
+  maxTailBytes = 1 << 20,
+): LineSplitter {
+  let tail: Buffer | undefined;
+  let overflowed = false;
+
+  const emit = (bytes: Buffer, start: number, end: number) => {
+    // Trim a CR and surrounding blanks without decoding twice.
+    const line = bytes.toString("utf8", start, end).trim();
+    if (line !== "") onLine(line);
+  };
+
+  return {
+    push(chunk) {
+      const bytes = tail ? Buffer.concat([tail, chunk]) : chunk;
+      tail = undefined;
+      let start = 0;
+      let newline = bytes.indexOf(NEWLINE, start);
+      while (newline !== -1) {
+        emit(bytes, start, newline);
+        start = newline + 1;
+        newline = bytes.indexOf(NEWLINE, start);
+      }
+      if (start < bytes.length) {
+        if (bytes.length - start > maxTailBytes) {
+          overflowed = true;
+        } else {
+          tail = Buffer.from(bytes.subarray(start));
+        }
+      }
+    },
+    end() {
+      if (tail) emit(tail, 0, tail.length);
+      tail = undefined;
+    },
+    get overflowed() {
+      return overflowed;
+    },
+  };
+}

@@ -1,0 +1,270 @@
+// Request bodies → RequestInfo (model, stream, rendered prompt). Pure and total: a body that is not the JSON we
+// expect still yields an answer, because the proxy forwards it unchanged and Ollama decides what is wrong.
+import type { Op, RequestInfo, Route } from "./types.ts";
+
+export type Json = Record<string, unknown>;
+
+const isObject = (value: unknown): value is Json =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
+
+const str = (value: unknown): string | undefined =>
+  typeof value === "string" ? value : undefined;
+
+/** Accumulates prompt text up to `maxChars` while counting the full length. */
+class PromptBuilder {
+  private readonly parts: string[] = [];
+  private kept = 0;
+  total = 0;
+  images = 0;
+  private readonly maxChars: number;
+
+  constructor(maxChars: number) {
+    this.maxChars = maxChars;
+  }
+
+  line(text: string): void {
+    const piece = this.total === 0 ? text : `\n${text}`;
+    this.total += piece.length;
+    if (this.kept >= this.maxChars) return;
+    const room = this.maxChars - this.kept;
+    const kept = piece.length <= room ? piece : piece.slice(0, room);
+    this.parts.push(kept);
+    this.kept += kept.length;
+  }
+
+  text(): string {
+    return this.parts.join("");
+  }
+}
+
+/** Renders OpenAI/Anthropic content (a string or an array of typed parts), counting image parts. */
+function renderContent(content: unknown, prompt: PromptBuilder): string {
+  if (typeof content === "string") return content;
+  if (!Array.isArray(content)) return "";
+  const texts: string[] = [];
+  for (const part of content) {
+    if (typeof part === "string") {
+      texts.push(part);
+      continue;
+    }
+    if (!isObject(part)) continue;
+    const type = str(part.type);
+    if (type === "image_url" || type === "input_image" || type === "image") {
+      prompt.images++;
+    } else if (type === "tool_result" || type === "function_call_output") {
+      texts.push(
+        `[tool result] ${renderContent(part.content ?? part.output, prompt)}`,
+      );
+    } else if (type === "tool_use") {
+      texts.push(
+        `[tool call] ${str(part.name) ?? ""}(${JSON.stringify(part.input ?? {})})`,
+      );
+    } else {
+      const text =
+        str(part.text) ?? str(part.input_text) ?? str(part.output_text);
+      if (text !== undefined) texts.push(text);
+    }
+  }
+  return texts.join("\n");
+}
+
+function renderToolCalls(calls: unknown): string {
+  if (!Array.isArray(calls)) return "";
+  return calls
+    .map((call) => {
+      if (!isObject(call)) return "";
+      const fn = isObject(call.function) ? call.function : call;
+      const args =
+        typeof fn.arguments === "string"
+          ? fn.arguments
+          : JSON.stringify(fn.arguments ?? {});
+      return `[tool call] ${str(fn.name) ?? ""}(${args})`;
+    })
+    .filter((text) => text !== "")
+    .join("\n");
+}
+
+/** Chat messages as `role: content` lines, the system prompt included (Ollama, OpenAI and Anthropic shapes). */
+function renderMessages(messages: unknown, prompt: PromptBuilder): number {
+  if (!Array.isArray(messages)) return 0;
+  for (const message of messages) {
+    if (!isObject(message)) continue;
+    const role = str(message.role) ?? "user";
+    let text = renderContent(message.content, prompt);
+    if (Array.isArray(message.images)) prompt.images += message.images.length;
+    const calls = renderToolCalls(message.tool_calls);
+    if (calls) text = text ? `${text}\n${calls}` : calls;
+    prompt.line(`${role}: ${text}`);
+  }
+  return messages.length;
+}
+
+function renderInput(input: unknown, prompt: PromptBuilder): number {
+  if (typeof input === "string") {
+    if (input !== "") prompt.line(input);
+    return input === "" ? 0 : 1;
+  }
+  if (!Array.isArray(input)) return 0;
+  let count = 0;
+  for (const item of input) {
+    if (typeof item === "string") {
+      prompt.line(item);
+      count++;
+    } else if (
+      isObject(item) &&
+      (item.role !== undefined || item.content !== undefined)
+    ) {
+      // /v1/responses input items
+      prompt.line(
+        `${str(item.role) ?? "user"}: ${renderContent(item.content, prompt)}`,
+      );
+      count++;
+    } else if (isObject(item) && item.type === "function_call_output") {
+      prompt.line(`tool: ${renderContent(item.output, prompt)}`);
+      count++;
+    }
+  }
+  return count;
+}
+
+/** keep_alive of 0 in any of the forms Ollama accepts (reference/ollama-api.md §2.1, §3.6). */
+function isZeroKeepAlive(value: unknown): boolean {
+  if (value === 0) return true;
+  return (
+    typeof value === "string" &&
+    /^0+(\.0+)?(ns|us|µs|ms|s|m|h)?$/.test(value.trim())
+  );
+}
+
+/** Ollama's native routes stream unless told otherwise; OpenAI and Anthropic routes only when asked. */
+function defaultStream(op: Op): boolean {
+  return (
+    op === "generate" ||
+    op === "chat" ||
+    op === "pull" ||
+    op === "push" ||
+    op === "create"
+  );
+}
+
+/** The body as a JSON object, or undefined when it is empty, not JSON, or not an object. */
+export function parseJsonObject(body: Buffer | undefined): Json | undefined {
+  if (!body || body.length === 0) return undefined;
+  try {
+    const json: unknown = JSON.parse(body.toString("utf8"));
+    return isObject(json) ? json : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Reads what the proxy needs from a JSON request body. `maxChars` bounds the rendered prompt held in memory.
+ * Returns a neutral RequestInfo for bodies that are not JSON objects.
+ */
+export function parseRequest(
+  route: Route,
+  body: Buffer | undefined,
+  maxChars: number,
+): RequestInfo {
+  return describeRequest(route, parseJsonObject(body), maxChars);
+}
+
+export function describeRequest(
+  route: Route,
+  json: Json | undefined,
+  maxChars: number,
+): RequestInfo {
+  const prompt = new PromptBuilder(maxChars);
+  if (!json) {
+    return {
+      model: undefined,
+      stream: defaultStream(route.op),
+      prompt: "",
+      promptChars: 0,
+      images: 0,
+      includeUsage: false,
+      loadOnly: false,
+      keepAliveZero: false,
+    };
+  }
+  let inputs = 0;
+  switch (route.op) {
+    case "generate":
+      if (typeof json.system === "string" && json.system !== "")
+        prompt.line(`system: ${json.system}`);
+      if (typeof json.prompt === "string" && json.prompt !== "") {
+        prompt.line(json.prompt);
+        inputs = 1;
+      }
+      if (Array.isArray(json.images)) prompt.images += json.images.length;
+      break;
+    case "chat":
+    case "chat_completions":
+      inputs = renderMessages(json.messages, prompt);
+      break;
+    case "messages":
+      if (json.system !== undefined)
+        prompt.line(`system: ${renderContent(json.system, prompt)}`);
+      inputs = renderMessages(json.messages, prompt);
+      break;
+    case "completions":
+      inputs = renderInput(json.prompt, prompt);
+      break;
+    case "embed":
+    case "openai_embeddings":
+      inputs = renderInput(json.input, prompt);
+      break;
+    case "embeddings":
+      inputs = renderInput(json.prompt, prompt);
+      break;
+    case "responses":
+      if (typeof json.instructions === "string")
+        prompt.line(`system: ${json.instructions}`);
+      inputs = renderInput(json.input, prompt);
+      break;
+    default:
+      break;
+  }
+  const streamOptions = isObject(json.stream_options)
+    ? json.stream_options
+    : undefined;
+  const model =
+    str(json.model) ??
+    str(json.name) ??
+    (route.op === "copy" ? str(json.source) : undefined);
+  const loadable =
+    route.op === "generate" || route.op === "chat" || route.op === "embed";
+  return {
+    model,
+    stream:
+      route.op === "embed" || route.op === "embeddings"
+        ? false
+        : typeof json.stream === "boolean"
+          ? json.stream
+          : defaultStream(route.op),
+    prompt: prompt.text(),
+    promptChars: prompt.total,
+    images: prompt.images,
+    includeUsage: streamOptions?.include_usage === true,
+    loadOnly: loadable && inputs === 0,
+    keepAliveZero: isZeroKeepAlive(json.keep_alive),
+  };
+}
+
+/**
+ * The one deliberate change to a request: ask Ollama for token counts on an OpenAI stream that did not ask for
+ * them (reference/ollama-api.md §7.3). Returns the new body, or undefined when the request needs no change.
+ */
+export function withIncludeUsage(json: Json): Buffer | undefined {
+  if (json.stream !== true) return undefined;
+  const options = isObject(json.stream_options) ? json.stream_options : {};
+  if (options.include_usage === true) return undefined;
+  return Buffer.from(
+    JSON.stringify({
+      ...json,
+      stream_options: { ...options, include_usage: true },
+    }),
+    "utf8",
+  );
+}

@@ -1,0 +1,113 @@
+// Ollama's route table (reference/ollama-api.md §1) → Route. Pure: no I/O.
+import type { Api, Op, Route } from "./types.ts";
+
+interface RouteSpec {
+  op: Op;
+  api?: Api;
+  readsBody?: boolean;
+  inference?: boolean;
+  changesModels?: boolean;
+}
+
+const SPECS: Record<string, RouteSpec> = {
+  "POST /api/generate": { op: "generate", readsBody: true, inference: true },
+  "POST /api/chat": { op: "chat", readsBody: true, inference: true },
+  "POST /api/embed": { op: "embed", readsBody: true, inference: true },
+  "POST /api/embeddings": {
+    op: "embeddings",
+    readsBody: true,
+    inference: true,
+  },
+  "POST /api/pull": { op: "pull", readsBody: true, changesModels: true },
+  "POST /api/push": { op: "push", readsBody: true },
+  "POST /api/create": { op: "create", readsBody: true, changesModels: true },
+  "POST /api/copy": { op: "copy", readsBody: true, changesModels: true },
+  "DELETE /api/delete": { op: "delete", readsBody: true, changesModels: true },
+  "POST /api/show": { op: "show", readsBody: true },
+  "GET /api/tags": { op: "tags" },
+  "HEAD /api/tags": { op: "tags" },
+  "GET /api/ps": { op: "ps" },
+  "GET /api/version": { op: "version" },
+  "HEAD /api/version": { op: "version" },
+  "GET /api/status": { op: "status" },
+  "GET /": { op: "root" },
+  "HEAD /": { op: "root" },
+  "POST /v1/chat/completions": {
+    op: "chat_completions",
+    api: "openai",
+    readsBody: true,
+    inference: true,
+  },
+  "POST /v1/completions": {
+    op: "completions",
+    api: "openai",
+    readsBody: true,
+    inference: true,
+  },
+  "POST /v1/embeddings": {
+    op: "openai_embeddings",
+    api: "openai",
+    readsBody: true,
+    inference: true,
+  },
+  "POST /v1/responses": {
+    op: "responses",
+    api: "openai",
+    readsBody: true,
+    inference: true,
+  },
+  "POST /v1/messages": {
+    op: "messages",
+    api: "anthropic",
+    readsBody: true,
+    inference: true,
+  },
+  "GET /v1/models": { op: "models", api: "openai" },
+};
+
+function build(endpoint: string, spec: RouteSpec): Route {
+  return Object.freeze({
+    endpoint,
+    api: spec.api ?? (endpoint.startsWith("/v1/") ? "openai" : "ollama"),
+    op: spec.op,
+    readsBody: spec.readsBody ?? false,
+    inference: spec.inference ?? false,
+    changesModels: spec.changesModels ?? false,
+  });
+}
+
+const EXACT = new Map<string, Route>(
+  Object.entries(SPECS).map(([key, spec]) => [
+    key,
+    build(key.slice(key.indexOf(" ") + 1), spec),
+  ]),
+);
+
+const BLOB = build("/api/blobs/:digest", { op: "blob" });
+const MODEL = build("/v1/models/:model", { op: "models", api: "openai" });
+const OTHER_V1 = build("other", { op: "other", api: "openai" });
+const OTHER = build("other", { op: "other" });
+
+/**
+ * Maps a request to its route. `path` is the URL path without the query. Unknown paths share one
+ * `other` endpoint so that no client can create unbounded metric series.
+ */
+export function matchRoute(method: string, path: string): Route {
+  const exact = EXACT.get(`${method} ${path}`);
+  if (exact) return exact;
+  if (path.startsWith("/api/blobs/") && path.indexOf("/", 11) === -1)
+    return BLOB;
+  if (
+    path.startsWith("/v1/models/") &&
+    path.length > 11 &&
+    path.indexOf("/", 11) === -1
+  )
+    return MODEL;
+  return path.startsWith("/v1/") ? OTHER_V1 : OTHER;
+}
+
+/** The path part of a request URL, without parsing the whole URL (hot path). */
+export function pathOf(url: string): string {
+  const query = url.indexOf("?");
+  return query === -1 ? url : url.slice(0, query);
+}
