@@ -6,6 +6,7 @@ import { Registry } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
+import { createAnalyticsRouter } from "./http/analytics-api.ts";
 import { createProxyHandler } from "./http/proxy.ts";
 import { createLogger } from "./logger.ts";
 import { createMetrics } from "./metrics/definitions.ts";
@@ -16,6 +17,8 @@ import { createRecorder } from "./analytics/recorder.ts";
 import type { RecordEnvelope } from "./analytics/record.ts";
 
 const VERSION = "0.1.0";
+/** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
+const RECORD_STREAM = { service_name: "ollama-proxy", log_type: "request" };
 
 function readConfig(): Config {
   try {
@@ -104,10 +107,20 @@ async function main(): Promise<void> {
     },
   );
 
+  const analytics = createAnalyticsRouter(
+    {
+      lokiUrl: config.loki.url,
+      lokiHeaders: { ...config.loki.headers },
+      selector: { ...RECORD_STREAM, env: config.loki.env },
+      queryTimeoutMs: 30_000,
+      maxLimit: 5000,
+    },
+    { logger },
+  );
   const serveMetrics = config.metricsPort === undefined;
   const app = createApp(
     { ollamaUrl: config.ollamaUrl, serveMetrics },
-    { registry, logger },
+    { registry, logger, analytics },
   );
   const server = http.createServer({ noDelay: true }, (req, res) => {
     if (isOwnRoute(req, serveMetrics)) app(req, res);
