@@ -1,6 +1,7 @@
 // Process entry: loadConfig → build dependencies → listen → graceful shutdown. Misconfiguration exits 2 with one
 // line per bad variable; runtime faults are logged and counted, never fatal to the traffic being proxied.
 import http from "node:http";
+import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
@@ -14,7 +15,7 @@ import { createModelAllowList } from "./metrics/model-label.ts";
 import { recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
 import { createRecorder } from "./analytics/recorder.ts";
-import type { RecordEnvelope } from "./analytics/record.ts";
+import { createAnalyticsPipeline } from "./analytics/pipeline.ts";
 
 const VERSION = "0.1.0";
 /** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
@@ -70,13 +71,34 @@ async function main(): Promise<void> {
     },
     { metrics, models, logger },
   );
-  // Interim sink until the outbox lands: one record line per request on stdout (the documented no-Loki mode).
-  const enqueue = (envelope: RecordEnvelope) =>
-    process.stdout.write(`${envelope.line}\n`);
+  const pipeline = createAnalyticsPipeline(
+    {
+      redisUrl: config.redisUrl,
+      lokiUrl: config.loki.url,
+      lokiLabels: { ...RECORD_STREAM, env: config.loki.env },
+      lokiHeaders: { ...config.loki.headers },
+      streamKey: "ollama-proxy:records",
+      consumerGroup: "shipper",
+      // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes
+      // its own pending records at once instead of waiting for another to claim them.
+      consumerName: `${hostname()}-${process.pid}`,
+      outboxMax: config.outboxMax,
+      memoryMax: config.memoryMax,
+      batchMaxRecords: config.loki.batchMaxRecords,
+      batchMaxBytes: config.loki.batchMaxBytes,
+      batchWaitMs: config.loki.batchWaitMs,
+      pushTimeoutMs: config.loki.pushTimeoutMs,
+      retryBaseMs: 500,
+      retryMaxMs: 30_000,
+      claimIdleMs: 60_000,
+      maxLineBytes: config.loki.maxLineBytes,
+    },
+    { metrics, logger },
+  );
   const recorder = createRecorder(config, {
     metrics,
     logger,
-    enqueue,
+    enqueue: (envelope) => pipeline.enqueue(envelope),
     categorize: () => "other",
   });
   const handler = createProxyHandler(
@@ -172,6 +194,11 @@ async function main(): Promise<void> {
         "grace period over: closing the remaining connections",
       );
     server.closeAllConnections();
+    // Records of the drained requests go to Redis (or, without Redis, to Loki) before the process ends.
+    await pipeline.flush(
+      Math.max(1000, Math.min(10_000, config.shutdownGraceMs)),
+    );
+    await pipeline.close();
     poller.close();
     handler.close();
     logger.info("stopped");

@@ -3,6 +3,7 @@
 // every path that emits a record (success, failure, rejection, abort) gets them.
 import type { CaptureMode } from "../config.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { RecordEnvelope } from "./pipeline.ts";
 import type { Redactor } from "./redact.ts";
 
 export interface RecordOptions {
@@ -57,12 +58,6 @@ export interface AnalyticsRecord {
   response_truncated: boolean;
   images: number;
   cost?: number;
-}
-
-export interface RecordEnvelope {
-  readonly timeMs: number;
-  readonly requestId: string;
-  readonly line: string;
 }
 
 const round = (value: number, digits: number) => {

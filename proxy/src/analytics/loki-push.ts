@@ -1,0 +1,211 @@
+// Loki push API: builds the JSON payload and performs one POST, classifying the answer for the shipper.
+// No retries, no metrics, no logging here (the shipper owns those).
+// Wire format and status semantics: Loki docs, reference/api.md "Ingest logs" and reference/observability.md §2.3.
+
+export interface LokiEntry {
+  labels: Readonly<Record<string, string>>;
+  /** Unix epoch in nanoseconds, as a decimal string (Loki's JSON push format). */
+  tsNs: string;
+  line: string;
+}
+
+export interface LokiStream {
+  stream: Record<string, string>;
+  values: Array<[string, string]>;
+}
+
+export interface LokiPushPayload {
+  streams: LokiStream[];
+}
+
+/**
+ * Milliseconds (possibly fractional) → nanosecond decimal string. Deterministic for a given input, so a record
+ * re-pushed after a crash carries the same timestamp and Loki de-duplicates it.
+ */
+export function timeMsToNs(timeMs: number): string {
+  if (!Number.isFinite(timeMs) || timeMs < 0) return "0";
+  return (BigInt(Math.round(timeMs * 1000)) * 1000n).toString();
+}
+
+/** Orders two non-negative decimal integer strings (no leading zeros) numerically. */
+export function compareNs(a: string, b: string): number {
+  if (a.length !== b.length) return a.length - b.length;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+function streamKey(labels: Readonly<Record<string, string>>): string {
+  return JSON.stringify(
+    Object.keys(labels)
+      .sort()
+      .map((name) => [name, labels[name]]),
+  );
+}
+
+/**
+ * Groups entries by label set (one `streams[]` element per distinct set) and sorts each stream by time; entries
+ * with equal timestamps keep their input order. Loki accepts unordered writes, but sorted input is cheaper for it.
+ */
+export function buildPushPayload(
+  entries: readonly LokiEntry[],
+): LokiPushPayload {
+  const byKey = new Map<string, LokiStream>();
+  for (const entry of entries) {
+    const key = streamKey(entry.labels);
+    let stream = byKey.get(key);
+    if (stream === undefined) {
+      stream = { stream: { ...entry.labels }, values: [] };
+      byKey.set(key, stream);
+    }
+    stream.values.push([entry.tsNs, entry.line]);
+  }
+  const streams = [...byKey.values()];
+  for (const stream of streams) {
+    // Array.prototype.sort is stable (ES2019).
+    stream.values.sort((x, y) => compareNs(x[0], y[0]));
+  }
+  return { streams };
+}
+
+/**
+ * Bytes one entry adds to the JSON body: the JSON-escaped line, the timestamp and the `["…","…"],` punctuation.
+ * Used for the batch byte bound (batchMaxBytes), which is about request size, so it counts escaping.
+ */
+export function entryPayloadBytes(tsNs: string, line: string): number {
+  return Buffer.byteLength(JSON.stringify(line)) + tsNs.length + 6;
+}
+
+/**
+ * Retry-After (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns milliseconds to wait (≥ 0), or
+ * undefined when absent or unparseable.
+ */
+export function parseRetryAfter(
+  value: string | null | undefined,
+  nowMs: number,
+): number | undefined {
+  if (value === null || value === undefined) return undefined;
+  const trimmed = value.trim();
+  if (trimmed === "") return undefined;
+  if (/^\d+$/.test(trimmed)) return Number(trimmed) * 1000;
+  // An HTTP-date always names the weekday or month in letters; bare numbers like "1.5" are not dates.
+  if (!/[a-z]/i.test(trimmed)) return undefined;
+  const at = Date.parse(trimmed);
+  if (Number.isNaN(at)) return undefined;
+  return Math.max(0, at - nowMs);
+}
+
+/**
+ * Sum of "total ignored: N out of M" in a Loki 400 body (the ingester's per-stream summary), or undefined when the
+ * body does not say how many entries were refused.
+ */
+export function parseIgnoredCount(body: string): number | undefined {
+  let total: number | undefined;
+  for (const match of body.matchAll(/total ignored: (\d+) out of (\d+)/g)) {
+    total = (total ?? 0) + Number(match[1]);
+  }
+  return total;
+}
+
+export type PushOutcome =
+  | { kind: "ok"; status: number }
+  /** Loki stored the valid part of the request and refused the rest: never resend (§2.3). */
+  | { kind: "rejected"; status: number; reason: string }
+  /** 413: the request body is over the distributor's limit; split the batch. */
+  | { kind: "too_large"; status: number; reason: string }
+  /** Network error, timeout, 429, 5xx, or any other answer that may succeed later. */
+  | {
+      kind: "retry";
+      status: number | undefined;
+      reason: string;
+      retryAfterMs: number | undefined;
+    };
+
+/**
+ * 2xx: ok. 400: rejected (partial accept, never resent). 413: too large. Everything else is retried: 429 and 5xx
+ * by Loki's rules, and 401/403/404 too because they mean a misconfigured URL or credential, and dropping records
+ * for that would lose them all; they stay in the outbox until the configuration is fixed.
+ */
+export function classifyPushResponse(
+  status: number,
+  body: string,
+  retryAfter: string | null,
+  nowMs: number,
+): PushOutcome {
+  if (status >= 200 && status < 300) return { kind: "ok", status };
+  const reason = body.trim().slice(0, 2000) || `HTTP ${status}`;
+  if (status === 400) return { kind: "rejected", status, reason };
+  if (status === 413) return { kind: "too_large", status, reason };
+  return {
+    kind: "retry",
+    status,
+    reason,
+    retryAfterMs: parseRetryAfter(retryAfter, nowMs),
+  };
+}
+
+export interface PushRequest {
+  url: string;
+  headers: Readonly<Record<string, string>>;
+  body: string;
+  timeoutMs: number;
+  /** Aborts the request early (shutdown). */
+  signal?: AbortSignal;
+}
+
+export type FetchLike = (input: string, init: RequestInit) => Promise<Response>;
+
+/** Full push URL for a Loki base URL (with or without a trailing slash or path prefix). */
+export function lokiPushUrl(lokiUrl: string): string {
+  return new URL(
+    "loki/api/v1/push",
+    lokiUrl.endsWith("/") ? lokiUrl : `${lokiUrl}/`,
+  ).href;
+}
+
+/** One POST to Loki's push API. Never throws: network errors and timeouts become `retry` outcomes. */
+export async function pushToLoki(
+  request: PushRequest,
+  fetchFn: FetchLike = fetch,
+): Promise<PushOutcome> {
+  const timeout = AbortSignal.timeout(request.timeoutMs);
+  const signal =
+    request.signal === undefined
+      ? timeout
+      : AbortSignal.any([timeout, request.signal]);
+  try {
+    const response = await fetchFn(request.url, {
+      method: "POST",
+      headers: { ...request.headers, "Content-Type": "application/json" },
+      body: request.body,
+      signal,
+    });
+    // Always read the body so the keep-alive socket is released.
+    const text = await response.text();
+    return classifyPushResponse(
+      response.status,
+      text,
+      response.headers.get("retry-after"),
+      Date.now(),
+    );
+  } catch (error) {
+    const reason = timeout.aborted
+      ? `timeout after ${request.timeoutMs} ms`
+      : request.signal?.aborted
+        ? "aborted"
+        : describeError(error);
+    return {
+      kind: "retry",
+      status: undefined,
+      reason,
+      retryAfterMs: undefined,
+    };
+  }
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof Error) {
+    const cause = (error as Error & { cause?: unknown }).cause;
+    if (cause instanceof Error) return `${error.message}: ${cause.message}`;
+    return error.message;
+  }
+  return String(error);
+}

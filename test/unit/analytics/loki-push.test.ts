@@ -1,0 +1,245 @@
+import { describe, expect, it } from "vitest";
+import {
+  buildPushPayload,
+  classifyPushResponse,
+  compareNs,
+  entryPayloadBytes,
+  lokiPushUrl,
+  parseIgnoredCount,
+  parseRetryAfter,
+  pushToLoki,
+  timeMsToNs,
+  type FetchLike,
+} from "@proxy/analytics/loki-push.ts";
+
+const labels = {
+  service_name: "ollama-proxy",
+  log_type: "request",
+  env: "dev",
+};
+
+describe("timestamps", () => {
+  it("turns epoch milliseconds into a nanosecond string", () => {
+    expect(timeMsToNs(1_700_000_000_123)).toBe("1700000000123000000");
+  });
+
+  it("keeps sub-millisecond precision to the microsecond", () => {
+    expect(timeMsToNs(1_700_000_000_123.456)).toBe("1700000000123456000");
+  });
+
+  it("is deterministic, so a re-pushed record carries the same timestamp", () => {
+    const t = 1_700_000_000_000 + Math.PI;
+    expect(timeMsToNs(t)).toBe(timeMsToNs(t));
+  });
+
+  it("orders nanosecond strings numerically, not lexically", () => {
+    expect(compareNs("999", "1000")).toBeLessThan(0);
+    expect(
+      compareNs("1700000000123000000", "1700000000122000000"),
+    ).toBeGreaterThan(0);
+    expect(compareNs("42", "42")).toBe(0);
+  });
+});
+
+describe("buildPushPayload", () => {
+  it("groups entries per label set, whatever the label order", () => {
+    const other = { service_name: "ollama-proxy", log_type: "app", env: "dev" };
+    const payload = buildPushPayload([
+      { labels, tsNs: "3", line: "a" },
+      { labels: other, tsNs: "1", line: "b" },
+      {
+        labels: {
+          env: "dev",
+          log_type: "request",
+          service_name: "ollama-proxy",
+        },
+        tsNs: "2",
+        line: "c",
+      },
+    ]);
+    expect(payload.streams).toHaveLength(2);
+    expect(payload.streams[0]?.stream).toEqual(labels);
+    expect(payload.streams[0]?.values).toEqual([
+      ["2", "c"],
+      ["3", "a"],
+    ]);
+    expect(payload.streams[1]).toEqual({ stream: other, values: [["1", "b"]] });
+  });
+
+  it("sorts each stream by time and keeps arrival order for equal timestamps", () => {
+    const payload = buildPushPayload([
+      { labels, tsNs: "1000", line: "late" },
+      { labels, tsNs: "999", line: "early" },
+      { labels, tsNs: "1000", line: "late-2" },
+    ]);
+    expect(payload.streams[0]?.values.map((v) => v[1])).toEqual([
+      "early",
+      "late",
+      "late-2",
+    ]);
+  });
+
+  it("produces the JSON shape of Loki's push API", () => {
+    const body = JSON.parse(
+      JSON.stringify(
+        buildPushPayload([{ labels, tsNs: "1", line: '{"a":1}' }]),
+      ),
+    ) as unknown;
+    expect(body).toEqual({
+      streams: [{ stream: labels, values: [["1", '{"a":1}']] }],
+    });
+  });
+
+  it("counts entry bytes as they appear in the JSON body (escaping included)", () => {
+    const line = '{"prompt":"é"}';
+    expect(entryPayloadBytes("123", line)).toBe(
+      Buffer.byteLength(JSON.stringify(line)) + 3 + 6,
+    );
+    const body = JSON.stringify(
+      buildPushPayload([{ labels, tsNs: "123", line }]),
+    );
+    expect(body).toContain(JSON.stringify(line));
+  });
+});
+
+describe("parseRetryAfter", () => {
+  const now = Date.parse("2026-01-01T00:00:00Z");
+  it.each([
+    ["2", 2000],
+    ["0", 0],
+    [" 120 ", 120_000],
+    ["Thu, 01 Jan 2026 00:00:30 GMT", 30_000],
+    ["Wed, 31 Dec 2025 23:59:00 GMT", 0],
+  ])("reads %j as %d ms", (value, expected) => {
+    expect(parseRetryAfter(value, now)).toBe(expected);
+  });
+
+  it.each([[null], [undefined], [""], ["soon"], ["1.5"], ["-3"]])(
+    "ignores %j",
+    (value) => {
+      expect(parseRetryAfter(value, now)).toBeUndefined();
+    },
+  );
+});
+
+describe("classifyPushResponse", () => {
+  it.each([200, 204])("treats %d as shipped", (status) => {
+    expect(classifyPushResponse(status, "", null, 0)).toEqual({
+      kind: "ok",
+      status,
+    });
+  });
+
+  it("never retries a 400: Loki stored the valid part", () => {
+    expect(classifyPushResponse(400, "line too long\n", null, 0)).toEqual({
+      kind: "rejected",
+      status: 400,
+      reason: "line too long",
+    });
+  });
+
+  it("splits on 413", () => {
+    expect(classifyPushResponse(413, "", null, 0).kind).toBe("too_large");
+  });
+
+  it("retries 429 with its Retry-After", () => {
+    expect(classifyPushResponse(429, "rate limited", "3", 0)).toEqual({
+      kind: "retry",
+      status: 429,
+      reason: "rate limited",
+      retryAfterMs: 3000,
+    });
+  });
+
+  it.each([500, 502, 503, 504, 401, 403, 404])(
+    "retries %d (server trouble, or a configuration that can be fixed without losing records)",
+    (status) => {
+      expect(classifyPushResponse(status, "", null, 0).kind).toBe("retry");
+    },
+  );
+});
+
+describe("parseIgnoredCount", () => {
+  it("sums Loki's per-stream 'total ignored' summaries", () => {
+    const body =
+      "entry with timestamp … ignored, reason: 'entry too far behind',\n" +
+      "user 'fake', total ignored: 1 out of 2 for stream: {app=\"a\"}\n" +
+      "user 'fake', total ignored: 3 out of 5 for stream: {app=\"b\"}";
+    expect(parseIgnoredCount(body)).toBe(4);
+  });
+
+  it("is undefined when the body does not say", () => {
+    expect(parseIgnoredCount("Max entry size exceeded")).toBeUndefined();
+  });
+});
+
+describe("lokiPushUrl", () => {
+  it.each([
+    ["http://loki:3100", "http://loki:3100/loki/api/v1/push"],
+    ["http://loki:3100/", "http://loki:3100/loki/api/v1/push"],
+    [
+      "https://gw.example/tenant-a",
+      "https://gw.example/tenant-a/loki/api/v1/push",
+    ],
+  ])("%s → %s", (base, expected) => {
+    expect(lokiPushUrl(base)).toBe(expected);
+  });
+});
+
+describe("pushToLoki", () => {
+  it("POSTs JSON with the configured headers", async () => {
+    let seen: { url: string; init: RequestInit } | undefined;
+    const fetchFn: FetchLike = (url, init) => {
+      seen = { url, init };
+      return Promise.resolve(new Response(null, { status: 204 }));
+    };
+    const outcome = await pushToLoki(
+      {
+        url: "http://loki/x",
+        headers: { "X-Scope-OrgID": "t1" },
+        body: "{}",
+        timeoutMs: 1000,
+      },
+      fetchFn,
+    );
+    expect(outcome).toEqual({ kind: "ok", status: 204 });
+    expect(seen?.init.method).toBe("POST");
+    expect(seen?.init.headers).toEqual({
+      "X-Scope-OrgID": "t1",
+      "Content-Type": "application/json",
+    });
+  });
+
+  it("turns a network error into a retry", async () => {
+    const fetchFn: FetchLike = () =>
+      Promise.reject(
+        new TypeError("fetch failed", { cause: new Error("ECONNREFUSED") }),
+      );
+    const outcome = await pushToLoki(
+      { url: "http://loki/x", headers: {}, body: "{}", timeoutMs: 1000 },
+      fetchFn,
+    );
+    expect(outcome).toMatchObject({
+      kind: "retry",
+      status: undefined,
+      reason: "fetch failed: ECONNREFUSED",
+    });
+  });
+
+  it("turns a timeout into a retry", async () => {
+    const fetchFn: FetchLike = (_url, init) =>
+      new Promise((_resolve, reject) => {
+        init.signal?.addEventListener("abort", () =>
+          reject(new Error("aborted")),
+        );
+      });
+    const outcome = await pushToLoki(
+      { url: "http://loki/x", headers: {}, body: "{}", timeoutMs: 30 },
+      fetchFn,
+    );
+    expect(outcome).toMatchObject({
+      kind: "retry",
+      reason: "timeout after 30 ms",
+    });
+  });
+});
