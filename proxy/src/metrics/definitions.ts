@@ -30,6 +30,43 @@ export const PUSH_BUCKETS_SECONDS = [
   0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30,
 ];
 
+// Known label values of the reason counters, exported at 0 from the start: increase() and rate() cannot see a
+// series' first sample, so an alert on the first drop would otherwise never fire.
+export const RECORD_OUTCOMES = [
+  "enqueued",
+  "shipped",
+  "retried",
+  "dropped",
+] as const;
+export const RECORD_DROP_REASONS = [
+  "memory_full",
+  "rejected_400",
+  "too_large",
+  "outbox_trimmed",
+  "malformed",
+  "shutdown",
+  "stdout_error",
+  "build_failed",
+] as const;
+export const UPSTREAM_ERROR_REASONS = [
+  "connect",
+  "timeout",
+  "reset",
+  "other",
+] as const;
+export const REJECT_REASONS = [
+  "body_too_large",
+  "unauthorized",
+  "forbidden_model",
+  "admin_required",
+  "rate_limited",
+  "tokens_exhausted",
+  "concurrency",
+  "queue_timeout",
+  "queue_full",
+  "redis_unavailable",
+] as const;
+
 export interface MetricsOptions {
   /** Adds a bounded `client` label to the request and token metrics (METRICS_CLIENT_LABEL). */
   clientLabel: boolean;
@@ -48,7 +85,7 @@ export function createMetrics(
 
   collectDefaultMetrics({ register: registry, prefix: "ollama_proxy_" });
 
-  return {
+  const metrics = {
     requests: new Counter({
       name: "ollama_requests_total",
       help: "Requests through the proxy, by the status the client got (stream_error: an error after a 200)",
@@ -237,4 +274,11 @@ export function createMetrics(
       registers,
     }),
   };
+  for (const outcome of RECORD_OUTCOMES) metrics.records.inc({ outcome }, 0);
+  for (const reason of RECORD_DROP_REASONS)
+    metrics.recordsDropped.inc({ reason }, 0);
+  for (const reason of UPSTREAM_ERROR_REASONS)
+    metrics.upstreamErrors.inc({ reason }, 0);
+  for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
+  return metrics;
 }
