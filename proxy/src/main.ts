@@ -15,6 +15,7 @@ import { createModelAllowList } from "./metrics/model-label.ts";
 import { recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
 import { createRecorder } from "./analytics/recorder.ts";
+import { categorizePrompt } from "./analytics/category.ts";
 import { createAnalyticsPipeline } from "./analytics/pipeline.ts";
 
 const VERSION = "0.1.0";
@@ -99,7 +100,7 @@ async function main(): Promise<void> {
     metrics,
     logger,
     enqueue: (envelope) => pipeline.enqueue(envelope),
-    categorize: () => "other",
+    categorize: categorizePrompt,
   });
   const handler = createProxyHandler(
     {
