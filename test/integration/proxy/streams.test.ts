@@ -1,0 +1,102 @@
+// Streaming behaviour that users feel: aborts reach Ollama at once, many streams at a time stay intact, a slow
+// reader slows Ollama down instead of filling the proxy's memory.
+import http from "node:http";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { waitFor } from "../../helpers/wait-for.ts";
+import { normalizeBody, startHarness, type Harness } from "./harness.ts";
+
+async function text(url: string, body: unknown): Promise<string> {
+  const response = await fetch(url, {
+    method: "POST",
+    body: JSON.stringify(body),
+  });
+  return response.text();
+}
+
+describe("streams", () => {
+  let harness: Harness;
+  beforeAll(async () => {
+    harness = await startHarness({
+      emulator: {
+        models: [
+          { name: "llama3.2:latest", tokensPerSecond: 200, ttftMs: 5 },
+          { name: "slow:latest", tokensPerSecond: 20, replyTokens: 400 },
+          { name: "firehose:latest", tokensPerSecond: 0, replyTokens: 400_000 },
+        ],
+      },
+    });
+  });
+  afterAll(() => harness.close());
+
+  it("stops Ollama's generation as soon as the client disconnects", async () => {
+    const before = harness.emulator.stats.abortedGenerations;
+    const controller = new AbortController();
+    const response = await fetch(`${harness.proxy.url}/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model: "slow", prompt: "a long story" }),
+      signal: controller.signal,
+    });
+    const reader = response.body!.getReader();
+    await reader.read();
+    expect(harness.emulator.stats.activeGenerations).toBe(1);
+    controller.abort();
+    await waitFor(
+      () => harness.emulator.stats.abortedGenerations === before + 1,
+      { timeoutMs: 2000 },
+    );
+    expect(harness.emulator.stats.activeGenerations).toBe(0);
+  });
+
+  it("carries 200 concurrent streams intact", async () => {
+    const bodies = Array.from({ length: 200 }, (_, i) => ({
+      model: "llama3.2",
+      messages: [{ role: "user", content: `question number ${i}` }],
+      options: { num_predict: 20 },
+    }));
+    const expected = await Promise.all(
+      bodies.map((body) => text(`${harness.emulator.url}/api/chat`, body)),
+    );
+    const actual = await Promise.all(
+      bodies.map((body) => text(`${harness.proxy.url}/api/chat`, body)),
+    );
+    for (let i = 0; i < bodies.length; i++) {
+      expect(normalizeBody(actual[i]!)).toBe(normalizeBody(expected[i]!));
+      expect(actual[i]!.trim().split("\n").at(-1)).toContain('"done":true');
+    }
+  });
+
+  it("holds backpressure: a client that stops reading stalls Ollama, not the proxy's memory", async () => {
+    const completedBefore = harness.emulator.stats.completedGenerations;
+    const url = new URL("/api/generate", harness.proxy.url);
+    let received = 0;
+    const res = await new Promise<http.IncomingMessage>((resolve, reject) => {
+      const req = http.request(url, { method: "POST" }, resolve);
+      req.on("error", reject);
+      req.end(JSON.stringify({ model: "firehose", prompt: "everything" }));
+    });
+    res.on("data", (chunk: Buffer) => {
+      received += chunk.length;
+    });
+    res.pause();
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // ~400k tokens is tens of megabytes: had the proxy buffered, Ollama would have finished by now.
+    expect(harness.emulator.stats.completedGenerations).toBe(completedBefore);
+    expect(harness.emulator.stats.activeGenerations).toBe(1);
+    res.resume();
+    await new Promise((resolve) => res.on("end", resolve));
+    expect(received).toBeGreaterThan(10_000_000);
+    await waitFor(
+      () => harness.emulator.stats.completedGenerations === completedBefore + 1,
+      { timeoutMs: 5000 },
+    );
+  });
+
+  it("passes an abrupt upstream close on to the client instead of hanging", async () => {
+    const response = await fetch(`${harness.proxy.url}/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model: "llama3.2", prompt: "x" }),
+      headers: { "x-emulator-fault": "abrupt-close" },
+    });
+    await expect(response.text()).rejects.toThrow();
+  });
+});
