@@ -39,7 +39,7 @@ function normalise(dashboard: Dashboard): Dashboard {
       visit(panel.panels);
     }
   };
-  visit(dashboard.panels as PanelLike[] | undefined);
+  visit(dashboard.panels);
   return { ...dashboard, id: null };
 }
 
