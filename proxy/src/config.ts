@@ -188,6 +188,14 @@ const Env = z.object({
   LOKI_PUSH_TIMEOUT_MS: positiveInt("milliseconds").default(10_000),
   ANALYTICS_OUTBOX_MAX: positiveInt("records").default(1_000_000),
   ANALYTICS_MEMORY_MAX: positiveInt("records").default(100_000),
+  ANALYTICS_CLAIM_IDLE_MS: positiveInt("milliseconds").default(60_000),
+  ANALYTICS_CONSUMER: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9._:-]{1,128}$/, {
+      error: "expected a name of letters, digits and ._:-",
+    })
+    .optional(),
   CAPTURE_PROMPTS: z
     .enum(CAPTURE_MODES, { error: "expected full, truncate or none" })
     .default("truncate"),
@@ -230,6 +238,10 @@ export interface Config {
   };
   readonly outboxMax: number;
   readonly memoryMax: number;
+  /** A dead replica's unacknowledged records are taken over after this long. */
+  readonly claimIdleMs: number;
+  /** This replica's consumer name in the stream's group; undefined = hostname-pid. */
+  readonly consumerName: string | undefined;
   readonly capture: {
     readonly prompts: CaptureMode;
     readonly responses: CaptureMode;
@@ -314,6 +326,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     outboxMax: raw.ANALYTICS_OUTBOX_MAX,
     memoryMax: raw.ANALYTICS_MEMORY_MAX,
+    claimIdleMs: raw.ANALYTICS_CLAIM_IDLE_MS,
+    consumerName: raw.ANALYTICS_CONSUMER,
     capture: {
       prompts: raw.CAPTURE_PROMPTS,
       responses: raw.CAPTURE_RESPONSES,

@@ -82,7 +82,7 @@ async function main(): Promise<void> {
       consumerGroup: "shipper",
       // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes
       // its own pending records at once instead of waiting for another to claim them.
-      consumerName: `${hostname()}-${process.pid}`,
+      consumerName: config.consumerName ?? `${hostname()}-${process.pid}`,
       outboxMax: config.outboxMax,
       memoryMax: config.memoryMax,
       batchMaxRecords: config.loki.batchMaxRecords,
@@ -91,7 +91,7 @@ async function main(): Promise<void> {
       pushTimeoutMs: config.loki.pushTimeoutMs,
       retryBaseMs: 500,
       retryMaxMs: 30_000,
-      claimIdleMs: 60_000,
+      claimIdleMs: config.claimIdleMs,
       maxLineBytes: config.loki.maxLineBytes,
     },
     { metrics, logger },

@@ -2,9 +2,10 @@
 // restart it on the same port with the same data (AOF on by default, RDB snapshots off).
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
-import { createServer, connect } from "node:net";
+import { connect } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { freePort } from "./free-port.ts";
 
 export interface RedisServerOptions {
   /** AOF persistence (default true): with it, acknowledged writes survive a SIGKILL. */
@@ -40,18 +41,6 @@ function installExitHook(): void {
   // Last resort if a test forgets close(): no redis-server outlives the test process.
   process.once("exit", () => {
     for (const child of live) child.kill("SIGKILL");
-  });
-}
-
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      const port = typeof address === "object" && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
   });
 }
 
