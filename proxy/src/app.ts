@@ -8,6 +8,7 @@ import express, {
   type Router,
 } from "express";
 import type { Registry } from "prom-client";
+import type { Admission } from "./http/proxy.ts";
 import type { Logger } from "./logger.ts";
 import { createReadyz, healthz } from "./http/health.ts";
 import { createMetricsEndpoint } from "./http/metrics-endpoint.ts";
@@ -23,6 +24,8 @@ export interface AppDeps {
   readonly registry: Registry;
   readonly logger: Logger;
   readonly analytics?: Router;
+  /** Who may read /analytics (prompts and responses): with API keys on, admin keys only. */
+  readonly authorizeAnalytics?: (req: Request) => Admission;
 }
 
 export type RequestListener = (
@@ -54,7 +57,23 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   app.get("/readyz", createReadyz(options.ollamaUrl));
   if (options.serveMetrics)
     app.get("/metrics", createMetricsEndpoint(deps.registry));
-  if (deps.analytics) app.use("/analytics", deps.analytics);
+  if (deps.analytics) {
+    const authorize = deps.authorizeAnalytics;
+    if (authorize) {
+      app.use(
+        "/analytics",
+        (req: Request, res: Response, next: NextFunction) => {
+          const admission = authorize(req);
+          if (admission.ok) return next();
+          res
+            .status(admission.status)
+            .set(admission.headers ?? {})
+            .json({ error: admission.message });
+        },
+      );
+    }
+    app.use("/analytics", deps.analytics);
+  }
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: "not found" });
   });

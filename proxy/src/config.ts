@@ -186,6 +186,7 @@ const Env = z.object({
   LOKI_BATCH_MAX_BYTES: positiveInt("bytes").default(1024 * 1024),
   LOKI_BATCH_WAIT_MS: positiveInt("milliseconds").default(1000),
   LOKI_PUSH_TIMEOUT_MS: positiveInt("milliseconds").default(10_000),
+  LOKI_RETRY_MAX_MS: positiveInt("milliseconds").default(30_000),
   ANALYTICS_OUTBOX_MAX: positiveInt("records").default(1_000_000),
   ANALYTICS_MEMORY_MAX: positiveInt("records").default(100_000),
   ANALYTICS_CLAIM_IDLE_MS: positiveInt("milliseconds").default(60_000),
@@ -211,6 +212,9 @@ const Env = z.object({
 
 type RawConfig = z.infer<typeof Env>;
 
+/** Every variable this module reads (the README's configuration table lists each one). */
+export const CONFIG_ENV_VARS: readonly string[] = Object.keys(Env.shape);
+
 export type CaptureMode = (typeof CAPTURE_MODES)[number];
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
@@ -235,6 +239,8 @@ export interface Config {
     readonly batchMaxBytes: number;
     readonly batchWaitMs: number;
     readonly pushTimeoutMs: number;
+    /** Ceiling of the exponential backoff between failed pushes: how soon records flow after an outage. */
+    readonly retryMaxMs: number;
   };
   readonly outboxMax: number;
   readonly memoryMax: number;
@@ -323,6 +329,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       batchMaxBytes: raw.LOKI_BATCH_MAX_BYTES,
       batchWaitMs: raw.LOKI_BATCH_WAIT_MS,
       pushTimeoutMs: raw.LOKI_PUSH_TIMEOUT_MS,
+      retryMaxMs: raw.LOKI_RETRY_MAX_MS,
     },
     outboxMax: raw.ANALYTICS_OUTBOX_MAX,
     memoryMax: raw.ANALYTICS_MEMORY_MAX,

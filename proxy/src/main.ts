@@ -5,6 +5,8 @@ import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
+import { loadAccessConfig, type AccessConfig } from "./access/access-config.ts";
+import { createAccessControl } from "./access/access-control.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./http/analytics-api.ts";
@@ -22,17 +24,29 @@ const VERSION = "0.1.0";
 /** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
 const RECORD_STREAM = { service_name: "ollama-proxy", log_type: "request" };
 
-function readConfig(): Config {
+function readConfig(): { config: Config; access: AccessConfig } {
+  // Both loaders run, so one start reports every bad variable.
+  const problems: string[] = [];
+  let config: Config | undefined;
+  let access: AccessConfig | undefined;
   try {
-    return loadConfig(process.env);
+    config = loadConfig(process.env);
   } catch (error) {
-    if (error instanceof ConfigError) {
-      for (const problem of error.problems)
-        process.stderr.write(`ollama-proxy: invalid setting ${problem}\n`);
-      process.exit(2);
-    }
-    throw error;
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
   }
+  try {
+    access = loadAccessConfig(process.env);
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    problems.push(...error.problems);
+  }
+  if (!config || !access) {
+    for (const problem of problems)
+      process.stderr.write(`ollama-proxy: invalid setting ${problem}\n`);
+    process.exit(2);
+  }
+  return { config, access };
 }
 
 function listen(
@@ -58,10 +72,17 @@ function listen(
 }
 
 async function main(): Promise<void> {
-  const config = readConfig();
+  const { config, access: accessConfig } = readConfig();
   const logger = createLogger(config);
   const registry = new Registry();
-  const metrics = createMetrics(registry);
+  const metrics = createMetrics(registry, {
+    clientLabel: accessConfig.metricsClientLabel,
+  });
+  const access = createAccessControl(accessConfig, {
+    metrics,
+    logger,
+    redisUrl: config.redisUrl,
+  });
   metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
   const models = createModelAllowList();
   const poller = createPoller(
@@ -90,7 +111,7 @@ async function main(): Promise<void> {
       batchWaitMs: config.loki.batchWaitMs,
       pushTimeoutMs: config.loki.pushTimeoutMs,
       retryBaseMs: 500,
-      retryMaxMs: 30_000,
+      retryMaxMs: config.loki.retryMaxMs,
       claimIdleMs: config.claimIdleMs,
       maxLineBytes: config.loki.maxLineBytes,
     },
@@ -101,6 +122,8 @@ async function main(): Promise<void> {
     logger,
     enqueue: (envelope) => pipeline.enqueue(envelope),
     categorize: categorizePrompt,
+    costOf: (model, prompt, completion) =>
+      access.costOf(model, prompt, completion),
   });
   const handler = createProxyHandler(
     {
@@ -119,10 +142,15 @@ async function main(): Promise<void> {
       metrics,
       models,
       clientIpOf: createClientIpResolver(config.trustedProxies),
+      admit: (context) => access.admit(context),
+      stripCredentials: (headers) => access.stripCredentials(headers),
+      resolveAlias: (model) => access.resolveAlias(model),
       onExchange: (summary) => {
         recordExchange(metrics, summary, {
-          clientLabel: false,
-          clientLabelOf: () => "",
+          clientLabel: accessConfig.metricsClientLabel,
+          clientLabelOf: (client) => access.clientLabelOf(client),
+          costOf: (model, prompt, completion) =>
+            access.costOf(model, prompt, completion),
         });
         recorder.record(summary);
       },
@@ -143,7 +171,12 @@ async function main(): Promise<void> {
   const serveMetrics = config.metricsPort === undefined;
   const app = createApp(
     { ollamaUrl: config.ollamaUrl, serveMetrics },
-    { registry, logger, analytics },
+    {
+      registry,
+      logger,
+      analytics,
+      authorizeAnalytics: (req) => access.authorizeAdmin(req.headers),
+    },
   );
   const server = http.createServer({ noDelay: true }, (req, res) => {
     if (isOwnRoute(req, serveMetrics)) app(req, res);
@@ -202,12 +235,15 @@ async function main(): Promise<void> {
     await pipeline.close();
     poller.close();
     handler.close();
+    await access.close();
     logger.info("stopped");
     logger.flush();
     setTimeout(() => process.exit(0), 50).unref();
   };
   process.on("SIGTERM", () => void shutdown("SIGTERM"));
   process.on("SIGINT", () => void shutdown("SIGINT"));
+  // Re-read API_KEYS_FILE (and file-based MODEL_ALIASES, PRICING_FILE); a bad file keeps the previous version.
+  process.on("SIGHUP", () => void access.reload());
   process.on("uncaughtException", (error) =>
     logger.error({ err: error }, "uncaught exception (kept running)"),
   );

@@ -3,11 +3,16 @@
 // only deliberate change is the include_usage request on OpenAI streams, whose extra frames are removed again.
 // No protocol knowledge here: parsing lives in upstream/, per-request state in tap/.
 import { randomUUID } from "node:crypto";
-import http, { type IncomingMessage, type ServerResponse } from "node:http";
+import http, {
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
 import https from "node:https";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
+import { createModelRewriter, rewriteModelField } from "../access/aliases.ts";
 import { sendError } from "../errors.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
@@ -66,8 +71,11 @@ export interface AdmissionContext {
   readonly req: IncomingMessage;
   readonly route: Route;
   readonly request: RequestInfo;
+  /** The model as the client named it (normalised), before any alias is resolved. */
   readonly model: string;
   readonly clientIp: string;
+  /** The parsed request body, when it is a JSON object. */
+  readonly json?: Record<string, unknown>;
 }
 
 export interface ProxyDeps {
@@ -82,6 +90,10 @@ export interface ProxyDeps {
   readonly admit?: (
     context: AdmissionContext,
   ) => Admission | Promise<Admission>;
+  /** Removes the proxy's own credentials from a request that was admitted, before it goes to Ollama. */
+  readonly stripCredentials?: (headers: IncomingHttpHeaders) => void;
+  /** MODEL_ALIASES: the real model behind a client-facing name. */
+  readonly resolveAlias?: (model: string) => string | undefined;
 }
 
 export interface ProxyHandler {
@@ -114,6 +126,9 @@ interface Exchange {
   ending: Ending | undefined;
   finished: boolean;
   release: ((summary: ExchangeSummary) => void) | undefined;
+  /** Set when the client asked for an alias: the response's model is written back to `requested`. */
+  alias: { requested: string; served: string } | undefined;
+  json: Record<string, unknown> | undefined;
 }
 
 const EMPTY_REQUEST: RequestInfo = Object.freeze({
@@ -277,6 +292,29 @@ export function createProxyHandler(
     }
   };
 
+  const failInternally = (
+    res: ServerResponse,
+    ex: Exchange,
+    error: unknown,
+  ) => {
+    deps.logger.error(
+      { err: error, request_id: ex.id },
+      "internal proxy error",
+    );
+    ex.status = 500;
+    ex.ending = {
+      kind: "proxy_failed",
+      status: 500,
+      error: "internal proxy error",
+    };
+    ex.responseBytes += sendError(
+      res,
+      ex.route.api,
+      500,
+      "internal proxy error",
+    );
+  };
+
   const reject = (
     req: IncomingMessage,
     res: ServerResponse,
@@ -338,36 +376,37 @@ export function createProxyHandler(
       if (!proxyRes.complete) onUpstreamAbort();
     });
 
-    if (ex.strip && tap && framingOf(contentType) === "sse") {
-      // selfHandleResponse: forward each event except the usage frames the proxy asked for.
+    if (ex.strip || ex.alias) {
+      // selfHandleResponse: strip the usage frames the proxy asked for and/or write the aliased model back.
+      const stripping =
+        ex.strip && tap !== undefined && framingOf(contentType) === "sse";
+      const rewriter = ex.alias
+        ? createModelRewriter(ex.alias.served, ex.alias.requested)
+        : undefined;
       const headers = { ...proxyRes.headers };
-      delete headers["content-length"];
+      if (stripping || rewriter) delete headers["content-length"];
       delete headers["transfer-encoding"];
       res.writeHead(status, proxyRes.statusMessage, headers);
       proxyRes.on("data", (chunk: Buffer) => {
-        const out = tap.pushAndStrip(chunk);
+        let out = chunk;
+        if (stripping) out = tap.pushAndStrip(chunk);
+        else tap?.push(chunk);
+        if (rewriter) out = rewriter.push(out);
         if (out.length === 0) return;
         ex.responseBytes += out.length;
         if (!res.write(out)) proxyRes.pause();
       });
       res.on("drain", () => proxyRes.resume());
       proxyRes.on("end", () => {
-        const rest = tap.end();
-        if (rest && rest.length > 0) {
-          ex.responseBytes += rest.length;
-          res.end(rest);
-        } else {
-          res.end();
-        }
+        let rest = stripping ? (tap.end() ?? Buffer.alloc(0)) : Buffer.alloc(0);
+        if (!stripping) tap?.end();
+        if (rewriter)
+          rest = Buffer.concat([rewriter.push(rest), rewriter.end()]);
+        ex.responseBytes += rest.length;
+        if (rest.length > 0) res.end(rest);
+        else res.end();
       });
       return;
-    }
-    if (ex.strip) {
-      // Asked to self-handle but nothing to strip (an error body): pass it through as http-proxy would.
-      const headers = { ...proxyRes.headers };
-      delete headers["transfer-encoding"];
-      res.writeHead(status, proxyRes.statusMessage, headers);
-      proxyRes.pipe(res);
     }
     proxyRes.on("data", (chunk: Buffer) => {
       ex.responseBytes += chunk.length;
@@ -424,7 +463,7 @@ export function createProxyHandler(
       res,
       {
         buffer: body ? Readable.from([body]) : undefined,
-        selfHandleResponse: ex.strip,
+        selfHandleResponse: ex.strip || ex.alias !== undefined,
       },
       onProxyError,
     );
@@ -441,8 +480,9 @@ export function createProxyHandler(
         req,
         route: ex.route,
         request: ex.request,
-        model: ex.model,
+        model: normalizeModel(ex.request.model ?? ""),
         clientIp: ex.clientIp,
+        json: ex.json,
       });
       if (!admission.ok) {
         reject(
@@ -462,6 +502,7 @@ export function createProxyHandler(
         for (const [name, value] of Object.entries(admission.headers))
           res.setHeader(name, value);
       if (res.destroyed) return; // the client left while waiting for admission
+      deps.stripCredentials?.(req.headers);
     }
     forward(req, res, ex, body);
   };
@@ -477,17 +518,32 @@ export function createProxyHandler(
     ex.request = describeRequest(ex.route, json, options.maxCaptureChars);
     ex.model = normalizeModel(ex.request.model ?? "");
     ex.modelLabel = deps.models.label(ex.model);
+    ex.json = json;
     let outgoing = body;
+    let outgoingJson = json;
+    const target =
+      json && ex.route.inference && ex.request.model !== undefined
+        ? deps.resolveAlias?.(ex.request.model)
+        : undefined;
+    if (json && target !== undefined && ex.request.model !== undefined) {
+      ex.alias = { requested: ex.request.model, served: target };
+      outgoing = rewriteModelField(json, target);
+      outgoingJson = parseJsonObject(outgoing);
+      ex.model = normalizeModel(target);
+      ex.modelLabel = deps.models.label(ex.model);
+      req.headers["content-length"] = String(outgoing.length);
+      delete req.headers["transfer-encoding"];
+    }
     const openAiStream =
       ex.route.op === "chat_completions" || ex.route.op === "completions";
     if (
       options.injectStreamUsage &&
       openAiStream &&
-      json &&
+      outgoingJson &&
       ex.request.stream &&
       !ex.request.includeUsage
     ) {
-      const rewritten = withIncludeUsage(json);
+      const rewritten = withIncludeUsage(outgoingJson);
       if (rewritten) {
         outgoing = rewritten;
         ex.strip = true;
@@ -495,21 +551,9 @@ export function createProxyHandler(
         delete req.headers["transfer-encoding"];
       }
     }
-    admitAndForward(req, res, ex, outgoing).catch((error: unknown) => {
-      deps.logger.error({ err: error, request_id: ex.id }, "admission failed");
-      ex.status = 500;
-      ex.ending = {
-        kind: "proxy_failed",
-        status: 500,
-        error: "internal proxy error",
-      };
-      ex.responseBytes += sendError(
-        res,
-        ex.route.api,
-        500,
-        "internal proxy error",
-      );
-    });
+    admitAndForward(req, res, ex, outgoing).catch((error: unknown) =>
+      failInternally(res, ex, error),
+    );
   };
 
   const readBody = (
@@ -558,13 +602,15 @@ export function createProxyHandler(
       chunks.push(chunk);
     });
     req.on("end", () => {
-      if (!tooLarge && !res.destroyed)
-        onBody(
-          req,
-          res,
-          ex,
-          chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size),
-        );
+      if (tooLarge || res.destroyed) return;
+      const body =
+        chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size);
+      try {
+        onBody(req, res, ex, body);
+      } catch (error) {
+        // A parser bug must cost this request a 500, never hang it or the process.
+        failInternally(res, ex, error);
+      }
     });
   };
 
@@ -591,6 +637,8 @@ export function createProxyHandler(
         ending: undefined,
         finished: false,
         release: undefined,
+        alias: undefined,
+        json: undefined,
       };
       exchanges.set(req, ex);
       req.headers["x-request-id"] = ex.id;
@@ -600,23 +648,9 @@ export function createProxyHandler(
       if (route.readsBody) {
         readBody(req, res, ex);
       } else {
-        admitAndForward(req, res, ex, undefined).catch((error: unknown) => {
-          deps.logger.error(
-            { err: error, request_id: ex.id },
-            "admission failed",
-          );
-          ex.ending = {
-            kind: "proxy_failed",
-            status: 500,
-            error: "internal proxy error",
-          };
-          ex.responseBytes += sendError(
-            res,
-            route.api,
-            500,
-            "internal proxy error",
-          );
-        });
+        admitAndForward(req, res, ex, undefined).catch((error: unknown) =>
+          failInternally(res, ex, error),
+        );
       }
     },
     get active() {

@@ -6,6 +6,12 @@ export interface RecordOptions {
   readonly clientLabel: boolean;
   /** Bounded client label: the configured client names, anything else "_other". */
   readonly clientLabelOf: (client: string) => string;
+  /** Estimated cost of the tokens (PRICING_FILE); undefined when the model has no price. */
+  readonly costOf?: (
+    model: string,
+    promptTokens: number,
+    completionTokens: number,
+  ) => number | undefined;
 }
 
 export function recordExchange(
@@ -34,6 +40,17 @@ export function recordExchange(
 
   const usage = summary.tap?.usage;
   if (!usage || !route.inference) return;
+  const cost = options.costOf?.(
+    summary.model,
+    usage.promptTokens ?? 0,
+    usage.completionTokens ?? 0,
+  );
+  if (cost !== undefined && cost > 0) {
+    metrics.estimatedCost.inc(
+      { model, client: options.clientLabelOf(summary.client) },
+      cost,
+    );
+  }
   if (usage.promptTokens)
     metrics.promptTokens.inc(
       { model, endpoint, ...client },

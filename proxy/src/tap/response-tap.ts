@@ -2,8 +2,11 @@
 // the client's bytes (except in `strip` mode, where it removes the usage frames the proxy itself asked for).
 // Keeps only the unfinished tail, a capped response preview and the latest usage; a throw inside parsing is
 // caught and counted, never propagated into the client's stream.
-import { createLineSplitter, type LineSplitter } from "../upstream/ndjson.ts";
-import { parseOllamaObject } from "../upstream/ollama.ts";
+import {
+  createByteLineSplitter,
+  type LineSplitter,
+} from "../upstream/ndjson.ts";
+import { parseOllamaObject, parseOllamaTokenLine } from "../upstream/ollama.ts";
 import {
   isUsageOnlyChunk,
   parseOpenAiBody,
@@ -190,7 +193,26 @@ export function createResponseTap(options: TapOptions): ResponseTap {
   };
 
   if (framing === "ndjson") {
-    lines = createLineSplitter((line) => {
+    lines = createByteLineSplitter((bytes, start, end) => {
+      // Token lines are read from their bytes (once the model is known, not even decoded); anything else is
+      // decoded, trimmed and parsed in full.
+      const token = parseOllamaTokenLine(
+        route.op,
+        bytes,
+        start,
+        end,
+        model === undefined,
+      );
+      if (token) {
+        try {
+          apply(token);
+        } catch {
+          parseErrors++;
+        }
+        return;
+      }
+      const line = bytes.toString("utf8", start, end).trim();
+      if (line === "") return;
       const obj = parseJson(line);
       if (obj) guarded(() => apply(parseOllamaObject(route.op, obj)));
     });

@@ -10,18 +10,16 @@ export interface LineSplitter {
 
 const NEWLINE = 0x0a;
 
-export function createLineSplitter(
-  onLine: (line: string) => void,
+/**
+ * The splitter without decoding: `onLine` gets each line as a byte range (its "\n" excluded, nothing trimmed,
+ * blank lines included), valid only during the call. For callers that can read a line without building a string.
+ */
+export function createByteLineSplitter(
+  onLine: (bytes: Buffer, start: number, end: number) => void,
   maxTailBytes = 1 << 20,
 ): LineSplitter {
   let tail: Buffer | undefined;
   let overflowed = false;
-
-  const emit = (bytes: Buffer, start: number, end: number) => {
-    // Trim a CR and surrounding blanks without decoding twice.
-    const line = bytes.toString("utf8", start, end).trim();
-    if (line !== "") onLine(line);
-  };
 
   return {
     push(chunk) {
@@ -30,7 +28,7 @@ export function createLineSplitter(
       let start = 0;
       let newline = bytes.indexOf(NEWLINE, start);
       while (newline !== -1) {
-        emit(bytes, start, newline);
+        onLine(bytes, start, newline);
         start = newline + 1;
         newline = bytes.indexOf(NEWLINE, start);
       }
@@ -43,11 +41,23 @@ export function createLineSplitter(
       }
     },
     end() {
-      if (tail) emit(tail, 0, tail.length);
+      const rest = tail;
       tail = undefined;
+      if (rest) onLine(rest, 0, rest.length);
     },
     get overflowed() {
       return overflowed;
     },
   };
+}
+
+export function createLineSplitter(
+  onLine: (line: string) => void,
+  maxTailBytes = 1 << 20,
+): LineSplitter {
+  return createByteLineSplitter((bytes, start, end) => {
+    // Trim a CR and surrounding blanks without decoding twice.
+    const line = bytes.toString("utf8", start, end).trim();
+    if (line !== "") onLine(line);
+  }, maxTailBytes);
 }

@@ -37,10 +37,17 @@ class PromptBuilder {
   }
 }
 
+// Tool results may nest content; a hostile body can nest it thousands deep. Deeper parts are not rendered.
+const MAX_CONTENT_DEPTH = 8;
+
 /** Renders OpenAI/Anthropic content (a string or an array of typed parts), counting image parts. */
-function renderContent(content: unknown, prompt: PromptBuilder): string {
+function renderContent(
+  content: unknown,
+  prompt: PromptBuilder,
+  depth = 0,
+): string {
   if (typeof content === "string") return content;
-  if (!Array.isArray(content)) return "";
+  if (!Array.isArray(content) || depth >= MAX_CONTENT_DEPTH) return "";
   const texts: string[] = [];
   for (const part of content) {
     if (typeof part === "string") {
@@ -53,7 +60,7 @@ function renderContent(content: unknown, prompt: PromptBuilder): string {
       prompt.images++;
     } else if (type === "tool_result" || type === "function_call_output") {
       texts.push(
-        `[tool result] ${renderContent(part.content ?? part.output, prompt)}`,
+        `[tool result] ${renderContent(part.content ?? part.output, prompt, depth + 1)}`,
       );
     } else if (type === "tool_use") {
       texts.push(

@@ -19,7 +19,23 @@ export interface SseSplitter {
 const NEWLINE = 0x0a;
 const CR = 0x0d;
 
+const DATA = Buffer.from("data:");
+const SPACE = 0x20;
+
 function parseEvent(raw: Buffer, end: number): SseEvent {
+  // Most events are one `data:` line: read it without splitting into lines.
+  const firstNewline = raw.indexOf(NEWLINE);
+  if (
+    firstNewline === end - 1 &&
+    end >= DATA.length + 1 &&
+    raw.compare(DATA, 0, DATA.length, 0, DATA.length) === 0
+  ) {
+    let from = DATA.length;
+    let stop = end - 1;
+    if (stop > from && raw[stop - 1] === CR) stop--;
+    if (from < stop && raw[from] === SPACE) from++;
+    return { raw, event: undefined, data: raw.toString("utf8", from, stop) };
+  }
   let event: string | undefined;
   const data: string[] = [];
   let start = 0;
