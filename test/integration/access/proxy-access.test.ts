@@ -2,11 +2,7 @@
 // on native and /v1 routes, aliases round-trip through the openai SDK, cost = tokens × price, limits exact across
 // two proxy processes on one redis-server, a SIGKILLed proxy's slots come back after the lease, Redis failure
 // open/closed, and key reloads without a restart.
-//
-// Skipped until the lead wires proxy/src/access into main.ts/proxy.ts (see docs in the issue 6 hand-over):
-// loadAccessConfig(env) + createAccessControl → deps.admit, stripCredentials after admission, aliases rewritten
-// in the request and written back in the response, costOf in records and ollama_estimated_cost_total, SIGHUP →
-// reload(). Enable by turning `describe.skip` into `describe`.
+
 import { once } from "node:events";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
