@@ -14,7 +14,7 @@ import { createProxyHandler } from "./http/proxy.ts";
 import { createLogger } from "./logger.ts";
 import { createMetrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
-import { recordExchange } from "./metrics/record.ts";
+import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
 import { createRecorder } from "./analytics/recorder.ts";
 import { categorizePrompt } from "./analytics/category.ts";
@@ -83,6 +83,7 @@ async function main(): Promise<void> {
     logger,
     redisUrl: config.redisUrl,
   });
+  initializeRequestMetrics(metrics);
   metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
   const models = createModelAllowList();
   const poller = createPoller(

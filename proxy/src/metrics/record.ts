@@ -1,5 +1,6 @@
 // ExchangeSummary → metric updates. The only caller of prom-client setters for request metrics.
 import type { ExchangeSummary } from "../tap/exchange.ts";
+import { INFERENCE_ENDPOINTS } from "../upstream/routes.ts";
 import type { Metrics } from "./definitions.ts";
 
 export interface RecordOptions {
@@ -12,6 +13,12 @@ export interface RecordOptions {
     promptTokens: number,
     completionTokens: number,
   ) => number | undefined;
+}
+
+/** Parse-error series of every inference endpoint exist at 0 from the start, so that rate() sees the first one. */
+export function initializeRequestMetrics(metrics: Metrics): void {
+  for (const endpoint of INFERENCE_ENDPOINTS)
+    metrics.parseErrors.inc({ endpoint, reason: "unparsable" }, 0);
 }
 
 export function recordExchange(
@@ -38,6 +45,12 @@ export function recordExchange(
     metrics.timeToFirstToken.observe({ model, endpoint }, summary.ttftSeconds);
   }
 
+  if (summary.tap?.parseErrors) {
+    metrics.parseErrors.inc(
+      { endpoint, reason: "unparsable" },
+      summary.tap.parseErrors,
+    );
+  }
   const usage = summary.tap?.usage;
   if (!usage || !route.inference) return;
   const cost = options.costOf?.(

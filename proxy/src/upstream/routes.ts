@@ -83,6 +83,11 @@ const EXACT = new Map<string, Route>(
   ]),
 );
 
+/** Endpoints that generate tokens (their responses are parsed for counts). */
+export const INFERENCE_ENDPOINTS: readonly string[] = [...EXACT.values()]
+  .filter((route) => route.inference)
+  .map((route) => route.endpoint);
+
 const BLOB = build("/api/blobs/:digest", { op: "blob" });
 const MODEL = build("/v1/models/:model", { op: "models", api: "openai" });
 const OTHER_V1 = build("other", { op: "other", api: "openai" });
