@@ -1,0 +1,454 @@
+// The whole stack in Docker, checked as a user would: compose.yaml + compose.test.yaml brought up by
+// testcontainers, the test models pulled through the proxy, the official clients' requests (test/stack/cases),
+// then Prometheus, Loki and Grafana read through their HTTP APIs, then Loki and the proxy stopped under traffic.
+// Real images when a registry is reachable (CI); local stand-ins offline (test/stack/global-setup.ts), where the
+// Grafana checks are skipped by name and records are read from the fake Loki instead of with LogQL.
+import path from "node:path";
+import { parser as logqlParser } from "@grafana/lezer-logql";
+import {
+  afterAll,
+  beforeAll,
+  beforeEach,
+  describe,
+  expect,
+  inject,
+  it,
+} from "vitest";
+import { waitFor } from "../helpers/wait-for.ts";
+import {
+  expectedValue,
+  fill,
+  loadCases,
+  sendRequest,
+  type Models,
+  type Observed,
+} from "./cases.ts";
+import { createStack, REPO_ROOT, type Stack } from "./compose-stack.ts";
+import {
+  createGrafanaClient,
+  dashboardFiles,
+  panelQueries,
+  type GrafanaClient,
+} from "./grafana-api.ts";
+import { instantValue } from "./prometheus-api.ts";
+import {
+  createRecordSource,
+  type AnalyticsRecord,
+  type RecordSource,
+} from "./records.ts";
+import { startTraffic } from "./traffic.ts";
+
+const images = inject("stack");
+const offline = images.offline;
+const grafanaImage = Object.entries(images.images).find(([image]) =>
+  image.startsWith("grafana/grafana"),
+);
+const grafanaSkip =
+  grafanaImage === undefined || grafanaImage[1] === "missing"
+    ? "skipped offline: no Grafana image and no registry to pull it (there is no Grafana stand-in)"
+    : undefined;
+
+const cases = loadCases(path.join(REPO_ROOT, "test/stack/cases"));
+/** The dashboards whose every panel query must return data (issue 4: overview and prompt analytics). */
+const DATA_DASHBOARDS = ["ollama-overview", "ollama-prompt-analytics"];
+/** Panel queries that cannot have data without the GPU variant (compose.gpu.yaml: DCGM exporter). */
+const GPU_ONLY = /DCGM_|gpu_memory_capacity/;
+/** How long Loki stays stopped under traffic. */
+const LOKI_OUTAGE_MS = 30_000;
+
+describe.skipIf(images.unavailable !== undefined)(
+  `stack on ${offline ? "local stand-in images (offline)" : "real images"}`,
+  () => {
+    const stack: Stack = createStack({ offline });
+    const startedAtMs = Date.now();
+    let failed = false;
+    let proxyUrl = "";
+    let prometheusUrl = "";
+    let lokiUrl = "";
+    let models: Models = { chat: "", embed: "" };
+    let lokiEnv = "";
+    let records: RecordSource;
+    const observed = new Map<string, Observed[]>();
+    const recordsById = new Map<string, AnalyticsRecord>();
+
+    beforeEach(({ onTestFailed }) => {
+      onTestFailed(() => {
+        failed = true;
+      });
+    });
+
+    beforeAll(async () => {
+      if (grafanaSkip)
+        console.warn(
+          `Grafana checks (datasource health, dashboards present, panel queries) ${grafanaSkip}`,
+        );
+      try {
+        await stack.up();
+      } catch (error) {
+        failed = true;
+        throw error;
+      }
+      const config = await stack.config();
+      const x = config["x-stack-test"] ?? {};
+      models = { chat: x["chat-model"] ?? "", embed: x["embed-model"] ?? "" };
+      lokiEnv = config.services.proxy?.environment?.LOKI_ENV ?? "dev";
+      proxyUrl = await stack.url("proxy");
+      prometheusUrl = await stack.url("prometheus");
+      lokiUrl = await stack.url("loki");
+      records = createRecordSource({
+        lokiUrl,
+        kind: offline ? "fake-loki" : "loki",
+        selector: {
+          service_name: "ollama-proxy",
+          log_type: "request",
+          env: lokiEnv,
+        },
+        sinceMs: startedAtMs,
+      });
+    }, 20 * 60_000);
+
+    afterAll(async () => {
+      if (failed) await printDiagnostics(stack);
+      await stack.down();
+    }, 120_000);
+
+    it("every service is healthy", async () => {
+      const status = await stack.status();
+      const unhealthy = status.filter(
+        (s) => s.state !== "running" || (s.health && s.health !== "healthy"),
+      );
+      expect(unhealthy).toEqual([]);
+      expect(status.map((s) => s.service).sort()).toEqual(
+        [
+          "loki",
+          "node-exporter",
+          "ollama",
+          "prometheus",
+          "proxy",
+          "redis",
+          ...(grafanaSkip ? [] : ["grafana"]),
+        ].sort(),
+      );
+    });
+
+    describe("requests through the proxy with the ollama and openai clients", () => {
+      for (const c of cases)
+        it(`${c.file}: ${c.name}`, async () => {
+          const seen: Observed[] = [];
+          for (const request of c.requests)
+            seen.push(await sendRequest(proxyUrl, request, models));
+          observed.set(c.file, seen);
+          for (const o of seen)
+            expect(o.status, o.label).toBe(o.expectedStatus);
+          if (c.requests.some((r) => r.op === "pull"))
+            // The proxy labels metrics only with models Ollama lists: wait until its poll has both.
+            await waitFor(
+              async () =>
+                /^ollama_models_available ([2-9]|\d\d)/m.test(
+                  await (await fetch(`${proxyUrl}/metrics`)).text(),
+                ),
+              { timeoutMs: 30_000, intervalMs: 500, message: "models listed" },
+            );
+        });
+    });
+
+    describe(`Loki has one record per request (${offline ? "fake Loki's inspection endpoint: LogQL needs a real Loki" : "LogQL query_range"})`, () => {
+      for (const c of cases) {
+        const spec = c.expected.records;
+        if (!spec) continue;
+        it(`${c.file}: ${c.name}`, async () => {
+          const seen = observed.get(c.file) ?? [];
+          expect(seen.length, "the case's requests ran").toBe(
+            c.requests.length,
+          );
+          const ids = seen.map((o) => o.requestId);
+          const logqlFor = (requestId: string) =>
+            fill(spec.logql, {
+              env: lokiEnv,
+              request_id: requestId,
+              chat_model: models.chat,
+              embed_model: models.embed,
+            });
+          // The fake Loki cannot run LogQL: the query is at least checked to parse (Loki's own grammar).
+          for (const id of ids)
+            expect(logqlSyntaxError(logqlFor(id)), spec.logql).toBeUndefined();
+          const found = await waitFor(
+            async () => {
+              const byId = await records.find(ids, logqlFor);
+              return [...byId.values()].every((r) => r.length > 0)
+                ? byId
+                : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 500, message: "records in Loki" },
+          ).catch(() => records.find(ids, logqlFor));
+          for (const o of seen) {
+            const list = found.get(o.requestId) ?? [];
+            expect(list, `${o.label} (${o.requestId}): records`).toHaveLength(
+              1,
+            );
+            const record = list[0] as AnalyticsRecord;
+            recordsById.set(o.requestId, record);
+            for (const field of spec.fields) {
+              const want = o[field];
+              if (o.usageHidden && field.endsWith("_tokens")) {
+                // The client could not see it (OpenAI stream without include_usage): the record still has it.
+                expect(record[field], `${o.label}: ${field}`).toEqual(
+                  expect.any(Number),
+                );
+                continue;
+              }
+              expect(record[field], `${o.label}: ${field}`).toEqual(want);
+            }
+          }
+        });
+      }
+    });
+
+    describe("Prometheus has the request, token and TTFT series for exactly those requests", () => {
+      for (const c of cases) {
+        if (!c.expected.metrics?.length) continue;
+        it(`${c.file}: ${c.name}`, async () => {
+          const seen = observed.get(c.file) ?? [];
+          expect(seen.length, "the case's requests ran").toBe(
+            c.requests.length,
+          );
+          for (const m of c.expected.metrics ?? []) {
+            const promql = fill(m.promql, {
+              chat_model: models.chat,
+              embed_model: models.embed,
+            });
+            const want = expectedValue(m.equals, seen, (id) =>
+              recordsById.get(id),
+            );
+            // Prometheus scrapes every 15 s: wait for a scrape after the requests.
+            const got = await waitFor(
+              async () => {
+                const value = await instantValue(prometheusUrl, promql);
+                return value === want ? value : undefined;
+              },
+              { timeoutMs: 45_000, intervalMs: 1000 },
+            ).catch(() => instantValue(prometheusUrl, promql));
+            expect(got, `${promql} (${m.equals})`).toBe(want);
+          }
+        });
+      }
+    });
+
+    describe("Grafana", () => {
+      let grafana: GrafanaClient;
+      const dashboards = dashboardFiles(
+        path.join(REPO_ROOT, "grafana/dashboards"),
+      );
+      const grafanaReady = async () => {
+        if (grafana) return grafana;
+        const env = (await stack.config()).services.grafana?.environment ?? {};
+        grafana = createGrafanaClient(
+          await stack.url("grafana"),
+          env.GF_SECURITY_ADMIN_USER ?? "admin",
+          env.GF_SECURITY_ADMIN_PASSWORD ?? "admin",
+        );
+        return grafana;
+      };
+
+      it("every panel query of the overview and prompt-analytics dashboards resolves its variables", () => {
+        for (const uid of DATA_DASHBOARDS) {
+          const dashboard = dashboards.find((d) => d.uid === uid);
+          expect(dashboard, `dashboard ${uid}`).toBeDefined();
+          const queries = panelQueries(dashboard?.json ?? { uid, title: uid }, {
+            request_id: "x",
+          });
+          expect(queries.length, uid).toBeGreaterThan(0);
+          for (const q of queries)
+            expect(q.expr, `${uid} / ${q.panel}`).not.toMatch(
+              /\$(?!__)[a-z_]+|\[\[/i,
+            );
+        }
+      });
+
+      const grafanaIt = it.skipIf(grafanaSkip !== undefined);
+      const skipNote = grafanaSkip ? ` (${grafanaSkip})` : "";
+
+      for (const ds of ["prometheus", "loki"])
+        grafanaIt(`datasource ${ds} is healthy${skipNote}`, async () => {
+          const g = await grafanaReady();
+          const health = await waitFor(
+            async () => {
+              const r = await g.get(`/api/datasources/uid/${ds}/health`);
+              return r.status === 200 ? r : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 2000, message: `${ds} health` },
+          );
+          expect((health.body as { status?: string }).status).toBe("OK");
+        });
+
+      grafanaIt(
+        `every provisioned dashboard is present${skipNote}`,
+        async () => {
+          const g = await grafanaReady();
+          const { body } = await g.get("/api/search?type=dash-db&limit=5000");
+          const uids = (body as { uid: string }[]).map((d) => d.uid);
+          expect(uids).toEqual(
+            expect.arrayContaining(dashboards.map((d) => d.uid)),
+          );
+        },
+      );
+
+      for (const uid of DATA_DASHBOARDS)
+        grafanaIt(
+          `every panel query of ${uid} returns data through /api/ds/query${skipNote}`,
+          async () => {
+            const g = await grafanaReady();
+            const dashboard = dashboards.find((d) => d.uid === uid);
+            const someId = [...recordsById.keys()][0] ?? "";
+            const empty: string[] = [];
+            for (const q of panelQueries(
+              dashboard?.json ?? { uid, title: uid },
+              {
+                request_id: someId,
+              },
+            )) {
+              if (GPU_ONLY.test(q.expr)) continue;
+              const result = await g.query(q, startedAtMs - 60_000, Date.now());
+              if (result.status !== 200 || result.rows === 0)
+                empty.push(
+                  `${q.panel} [${q.refId}] ${result.status} ${result.error ?? "no data"}: ${q.expr}`,
+                );
+            }
+            expect(empty).toEqual([]);
+          },
+        );
+    });
+
+    describe("resilience: no record is lost", () => {
+      async function expectAllRecorded(answered: Observed[]): Promise<void> {
+        const ids = answered
+          .filter((o) => o.status < 500)
+          .map((o) => o.requestId);
+        const byId = await waitFor(
+          async () => {
+            const found = await records.find(ids);
+            return [...found.values()].every((r) => r.length > 0)
+              ? found
+              : undefined;
+          },
+          { timeoutMs: 120_000, intervalMs: 1000, message: "records" },
+        ).catch(() => records.find(ids));
+        const missing = ids.filter((id) => (byId.get(id) ?? []).length === 0);
+        const duplicated = ids.filter((id) => (byId.get(id) ?? []).length > 1);
+        expect({ missing, duplicated }).toEqual({
+          missing: [],
+          duplicated: [],
+        });
+      }
+
+      it(
+        `Loki stopped for ${LOKI_OUTAGE_MS / 1000} s under traffic, then started`,
+        async () => {
+          const traffic = startTraffic(proxyUrl, models);
+          await waitFor(() => traffic.answered >= 5, { timeoutMs: 30_000 });
+          await stack.compose(["stop", "loki"]);
+          const stoppedAt = Date.now();
+          const before = traffic.answered;
+          // Evidence that the outage is real: records wait in the proxy's outbox (gauge refreshed every 5 s).
+          const backlog = await waitFor(
+            async () => {
+              const text = await (await fetch(`${proxyUrl}/metrics`)).text();
+              const depth = Number(
+                /^ollama_proxy_outbox_depth(?:\{[^}]*\})? (\S+)$/m.exec(
+                  text,
+                )?.[1] ?? 0,
+              );
+              return depth > 0 ? depth : undefined;
+            },
+            { timeoutMs: LOKI_OUTAGE_MS - 2000, intervalMs: 1000 },
+          ).catch(() => 0);
+          await new Promise((resolve) =>
+            setTimeout(
+              resolve,
+              Math.max(0, stoppedAt + LOKI_OUTAGE_MS - Date.now()),
+            ),
+          );
+          const during = traffic.answered - before;
+          await stack.compose(["start", "loki"]);
+          await waitFor(async () => (await fetch(`${lokiUrl}/ready`)).ok, {
+            timeoutMs: 120_000,
+            intervalMs: 1000,
+            message: "Loki ready again",
+          });
+          const after = traffic.answered;
+          await waitFor(() => traffic.answered >= after + 5, {
+            timeoutMs: 30_000,
+          });
+          const result = await traffic.stop();
+          expect(
+            during,
+            "requests answered while Loki was down",
+          ).toBeGreaterThan(0);
+          expect(backlog, "outbox depth while Loki was down").toBeGreaterThan(
+            0,
+          );
+          expect(result.unanswered, result.firstError).toBe(0);
+          await expectAllRecorded(result.answered);
+        },
+        LOKI_OUTAGE_MS + 5 * 60_000,
+      );
+
+      it(
+        "the proxy container restarted mid-traffic",
+        async () => {
+          const traffic = startTraffic(proxyUrl, models);
+          await waitFor(() => traffic.answered >= 5, { timeoutMs: 30_000 });
+          await stack.compose(["restart", "proxy"], 180_000);
+          await waitFor(async () => (await fetch(`${proxyUrl}/readyz`)).ok, {
+            timeoutMs: 120_000,
+            intervalMs: 500,
+            message: "proxy ready again",
+          });
+          const after = traffic.answered;
+          await waitFor(() => traffic.answered >= after + 5, {
+            timeoutMs: 30_000,
+          });
+          const result = await traffic.stop();
+          // Requests refused while the proxy was down never reached it; every answered one must have a record.
+          console.log(
+            `proxy restart: ${result.answered.length} answered, ${result.unanswered} refused while it restarted`,
+          );
+          await expectAllRecorded(result.answered);
+        },
+        5 * 60_000,
+      );
+    });
+  },
+);
+
+/** The text at the first syntax error of a LogQL query, or undefined when it parses. */
+function logqlSyntaxError(query: string): string | undefined {
+  let error: string | undefined;
+  logqlParser.parse(query).iterate({
+    enter: (node) => {
+      if (node.type.isError && error === undefined)
+        error = `at ${node.from}: ${query.slice(node.from, node.from + 20)}`;
+    },
+  });
+  return error;
+}
+
+/** What a failing run prints: every service's state, and the logs of those not healthy (or the proxy's). */
+async function printDiagnostics(stack: Stack): Promise<void> {
+  try {
+    const status = await stack.status();
+    console.error(
+      `stack state:\n${status.map((s) => `  ${s.service}: ${s.state} ${s.health}`).join("\n")}`,
+    );
+    const bad = status.filter(
+      (s) => s.state !== "running" || (s.health && s.health !== "healthy"),
+    );
+    const services = bad.length ? bad.map((s) => s.service) : ["proxy", "loki"];
+    for (const service of services)
+      console.error(
+        `--- logs of ${service} (last 200 lines) ---\n${await stack.serviceLogs(service)}`,
+      );
+  } catch (error) {
+    console.error(`could not collect the stack's state: ${String(error)}`);
+  }
+}
