@@ -45,3 +45,21 @@ describe("settings documentation", () => {
     expect(compose).toMatch(new RegExp(`^\\s+${name}:`, "m"));
   });
 });
+
+describe("metrics documentation", () => {
+  const definitions = readFileSync(
+    new URL("proxy/src/metrics/definitions.ts", root),
+    "utf8",
+  );
+  const names = [...definitions.matchAll(/name: "([a-z_]+)"/g)].map(
+    (match) => match[1]!,
+  );
+
+  it("reads the metric names from definitions.ts", () => {
+    expect(names.length).toBeGreaterThan(25);
+  });
+
+  it.each(names)("%s is in the README's metric table", (name) => {
+    expect(readme).toMatch(new RegExp(`^\\|[^|]*\`${name}\``, "m"));
+  });
+});
