@@ -13,6 +13,7 @@ VITEST_REPORT := .cache/vitest-report.json
 
 .PHONY: help
 help: ## list the targets
+	@echo "Start here: make up (the stack), make test (no Docker needed), make traffic (load for the dashboards)"
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST) | sort
 
 node_modules/.package-lock.json: package-lock.json
@@ -39,6 +40,9 @@ test: lint build ## lint, typecheck, then every unit, integration and config tes
 	@echo "==> vitest"
 	@mkdir -p .cache
 	npx vitest run --reporter=default --reporter=json --outputFile.json=$(VITEST_REPORT)
+
+.PHONY: check
+check: test ## what CI runs on every push (same as test; .ci/run adds test-stack)
 
 .PHONY: start
 start: install ## run the proxy in the foreground (OLLAMA_URL points at the real Ollama)

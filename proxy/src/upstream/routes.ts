@@ -63,6 +63,8 @@ const SPECS: Record<string, RouteSpec> = {
     inference: true,
   },
   "GET /v1/models": { op: "models", api: "openai" },
+  // Ollama ≥ 0.35 "System One" structured scoring (ollama-js systemone()): counted and timed, no token counts.
+  "POST /v1/systemone": { op: "other", api: "openai", readsBody: true },
 };
 
 function build(endpoint: string, spec: RouteSpec): Route {
