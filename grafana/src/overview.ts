@@ -383,6 +383,26 @@ export function overviewDashboard(): Dashboard {
             "{{model}} completion",
           ),
         ),
+    )
+    .withPanel(
+      stacked(
+        timeseries(
+          {
+            title: "Requests by prompt category",
+            description:
+              "What people ask for: the proxy's bounded prompt categories (code, math, summarize, translate, …) " +
+              "from cheap rules over each prompt. Search the prompts themselves on Prompt analytics.",
+          },
+          unit.requestsPerSecond,
+        ),
+      )
+        .span(24)
+        .withTarget(
+          prom(
+            `sum by (category) (rate(ollama_prompt_category_total{${SEL}}[$__rate_interval]))`,
+            "{{category}}",
+          ),
+        ),
     );
 
   // --------------------------------------------------------------------------------------------- models
