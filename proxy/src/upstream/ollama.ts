@@ -146,7 +146,11 @@ function stringEnd(bytes: Buffer, from: number, limit: number): number {
 }
 
 /** The string whose body is bytes[from, end) (`end` from stringEnd); undefined where JSON.parse would fail. */
-function stringAt(bytes: Buffer, from: number, end: number): string | undefined {
+function stringAt(
+  bytes: Buffer,
+  from: number,
+  end: number,
+): string | undefined {
   if (end >= 0) return bytes.toString("utf8", from, end);
   try {
     // An escape: decode the literal, quotes included, as the full parse would.
