@@ -1,0 +1,119 @@
+// Smoke run of the benchmark (bench/main.ts --quick) against the emulator: one command brings up the upstream,
+// nginx, the pass-through and both proxies, measures every scenario and writes both reports. Asserts shape and
+// sanity only; timings on a shared machine are not assertable.
+import { spawn } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { afterAll, describe, expect, it } from "vitest";
+
+const MAIN = fileURLToPath(new URL("../../../bench/main.ts", import.meta.url));
+const TARGETS = ["direct", "nginx", "passthrough", "proxy", "proxy-core"];
+
+function onPath(name: string, extra: string[] = []): boolean {
+  const dirs = [...(process.env.PATH ?? "").split(":"), ...extra];
+  return dirs.some((dir) => dir !== "" && existsSync(join(dir, name)));
+}
+
+// make bench-deps (or .ci/run) installs them; without them the benchmark cannot run at all.
+const missing = ["wrk", "nginx"].filter((bin) => !onPath(bin, ["/usr/sbin"]));
+
+interface Summary {
+  median: number;
+}
+interface Results {
+  small: Array<{
+    endpoint: string;
+    targets: Record<string, { requestsPerSecond: Summary; errors: number }>;
+  }>;
+  stream: {
+    targets: Record<
+      string,
+      { bytesPerSecond: Summary; chunksPerStream: number; errors: number }
+    >;
+  };
+  paced: Array<{
+    streams: number;
+    targets: Record<
+      string,
+      { broken: number; ttftP50Ms: Summary; gapP50Ms: Summary }
+    >;
+  }>;
+  large: { targets: Record<string, { latencyP50Ms: Summary; failed: number }> };
+  setup: { records: { shipped: number } };
+  targets: Array<{ target: string; measured: string }>;
+}
+
+let out: string | undefined;
+afterAll(async () => {
+  if (out) await rm(out, { recursive: true, force: true });
+});
+
+describe.skipIf(missing.length > 0)("bench --quick", () => {
+  it("measures every scenario through every target and writes both reports", async () => {
+    out = await mkdtemp(join(tmpdir(), "bench-smoke-"));
+    const code = await new Promise<number | null>((resolve) => {
+      const child = spawn(process.execPath, [MAIN, "--quick", "--out", out!], {
+        stdio: ["ignore", "ignore", "pipe"],
+      });
+      let stderr = "";
+      child.stderr.on("data", (data: Buffer) => {
+        stderr = (stderr + data.toString()).slice(-4000);
+      });
+      child.on("exit", (exitCode) => {
+        if (exitCode !== 0) console.error(stderr);
+        resolve(exitCode);
+      });
+    });
+    expect(code).toBe(0);
+
+    const results = JSON.parse(
+      await readFile(join(out, "latest.json"), "utf8"),
+    ) as Results;
+    expect(results.small.map((s) => s.endpoint)).toEqual([
+      "/api/tags",
+      "/api/generate",
+    ]);
+    for (const endpoint of results.small) {
+      expect(Object.keys(endpoint.targets).sort()).toEqual([...TARGETS].sort());
+      for (const figures of Object.values(endpoint.targets)) {
+        expect(figures.requestsPerSecond.median).toBeGreaterThan(0);
+        expect(figures.errors).toBe(0);
+      }
+    }
+    const stream = results.stream.targets;
+    expect(Object.keys(stream).sort()).toEqual([...TARGETS].sort());
+    for (const figures of Object.values(stream))
+      expect(figures.bytesPerSecond.median).toBeGreaterThan(0);
+    // Node forwards every upstream chunk as its own write.
+    expect(stream.proxy?.chunksPerStream).toBe(stream.direct?.chunksPerStream);
+    expect(results.paced.length).toBeGreaterThanOrEqual(3);
+    for (const level of results.paced) {
+      expect(Object.keys(level.targets).sort()).toEqual([...TARGETS].sort());
+      for (const figures of Object.values(level.targets)) {
+        expect(figures.broken).toBe(0);
+        expect(figures.ttftP50Ms.median).toBeGreaterThan(0);
+        expect(figures.gapP50Ms.median).toBeGreaterThan(0);
+      }
+    }
+    for (const figures of Object.values(results.large.targets)) {
+      expect(figures.failed).toBe(0);
+      expect(figures.latencyP50Ms.median).toBeGreaterThan(0);
+    }
+    // Records flowed to the fake Loki: the record path was exercised, not stdout.
+    expect(results.setup.records.shipped).toBeGreaterThan(0);
+    expect(results.targets.length).toBeGreaterThan(0);
+
+    const markdown = await readFile(join(out, "latest.md"), "utf8");
+    for (const heading of [
+      "### Targets",
+      "### 1 ·",
+      "### 2 ·",
+      "### 3 ·",
+      "### 4 ·",
+    ])
+      expect(markdown).toContain(heading);
+  }, 240_000);
+});
