@@ -1,15 +1,8 @@
 // Ollama native response objects (one NDJSON line, or a whole JSON body) → ResponseEvent.
 // Every metric field is omitempty and durations are integer nanoseconds (reference/ollama-api.md §2.2, §3.2).
 // Pure: no I/O.
+import { isObject, num, toolCallTexts, type Json } from "./json-fields.ts";
 import type { Op, ResponseEvent, Usage } from "./types.ts";
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
-
-const num = (value: unknown): number | undefined =>
-  typeof value === "number" && Number.isFinite(value) ? value : undefined;
 
 const nsToSeconds = (value: unknown): number | undefined => {
   const ns = num(value);
@@ -32,21 +25,6 @@ export function ollamaUsage(obj: Json): Usage | undefined {
   if (promptEval !== undefined) usage.promptEvalDurationSeconds = promptEval;
   if (evalSeconds !== undefined) usage.evalDurationSeconds = evalSeconds;
   return Object.keys(usage).length > 0 ? usage : undefined;
-}
-
-function toolCallTexts(calls: unknown): string[] | undefined {
-  if (!Array.isArray(calls) || calls.length === 0) return undefined;
-  const texts: string[] = [];
-  for (const call of calls) {
-    if (!isObject(call)) continue;
-    const fn = isObject(call.function) ? call.function : call;
-    const args =
-      typeof fn.arguments === "string"
-        ? fn.arguments
-        : JSON.stringify(fn.arguments ?? {});
-    texts.push(`${typeof fn.name === "string" ? fn.name : ""}(${args})`);
-  }
-  return texts.length > 0 ? texts : undefined;
 }
 
 /** One Ollama object of a generate/chat/embed/pull… response. */

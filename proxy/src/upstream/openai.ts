@@ -1,18 +1,11 @@
 // OpenAI-compatible (/v1/*) and Anthropic (/v1/messages) response objects → ResponseEvent.
 // Handles both chat-completion stream formats (≥ v0.32.6 and legacy), the zero-usage quirk of /v1/completions
 // (take the last usage seen), the Responses API and Anthropic events (reference/ollama-api.md §7). Pure.
+import { isObject, num, toolCallTexts, type Json } from "./json-fields.ts";
 import type { Op, ResponseEvent, Usage } from "./types.ts";
-
-type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const text = (value: unknown): string =>
   typeof value === "string" ? value : "";
-
-const num = (value: unknown): number | undefined =>
-  typeof value === "number" && Number.isFinite(value) ? value : undefined;
 
 function openaiUsage(usage: unknown): Usage | undefined {
   if (!isObject(usage)) return undefined;
@@ -22,21 +15,6 @@ function openaiUsage(usage: unknown): Usage | undefined {
   if (prompt !== undefined) result.promptTokens = prompt;
   if (completion !== undefined) result.completionTokens = completion;
   return Object.keys(result).length > 0 ? result : undefined;
-}
-
-function toolCallTexts(calls: unknown): string[] | undefined {
-  if (!Array.isArray(calls) || calls.length === 0) return undefined;
-  const texts: string[] = [];
-  for (const call of calls) {
-    if (!isObject(call)) continue;
-    const fn = isObject(call.function) ? call.function : call;
-    const args =
-      typeof fn.arguments === "string"
-        ? fn.arguments
-        : JSON.stringify(fn.arguments ?? {});
-    texts.push(`${typeof fn.name === "string" ? fn.name : ""}(${args})`);
-  }
-  return texts.length > 0 ? texts : undefined;
 }
 
 function errorText(error: unknown): string | undefined {

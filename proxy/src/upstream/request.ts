@@ -1,11 +1,9 @@
 // Request bodies → RequestInfo (model, stream, rendered prompt). Pure and total: a body that is not the JSON we
 // expect still yields an answer, because the proxy forwards it unchanged and Ollama decides what is wrong.
+import { isObject, toolCallTexts, type Json } from "./json-fields.ts";
 import type { Op, RequestInfo, Route } from "./types.ts";
 
-export type Json = Record<string, unknown>;
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
+export type { Json };
 
 const str = (value: unknown): string | undefined =>
   typeof value === "string" ? value : undefined;
@@ -76,18 +74,8 @@ function renderContent(
 }
 
 function renderToolCalls(calls: unknown): string {
-  if (!Array.isArray(calls)) return "";
-  return calls
-    .map((call) => {
-      if (!isObject(call)) return "";
-      const fn = isObject(call.function) ? call.function : call;
-      const args =
-        typeof fn.arguments === "string"
-          ? fn.arguments
-          : JSON.stringify(fn.arguments ?? {});
-      return `[tool call] ${str(fn.name) ?? ""}(${args})`;
-    })
-    .filter((text) => text !== "")
+  return (toolCallTexts(calls) ?? [])
+    .map((call) => `[tool call] ${call}`)
     .join("\n");
 }
 
