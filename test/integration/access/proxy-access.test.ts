@@ -185,6 +185,24 @@ describe("access control through the proxy", () => {
       expect((await ollama.list()).models.length).toBeGreaterThan(0);
     });
 
+    it("keeps /analytics (prompts and responses) to admin keys", async () => {
+      const search = (headers: Record<string, string>) =>
+        fetch(`${proxy.url}/analytics/search`, { headers });
+      expect((await search({})).status).toBe(401);
+      const user = await search({
+        Authorization: `Bearer ${keys.secrets.web!}`,
+      });
+      expect(user.status).toBe(403);
+      expect(await user.json()).toMatchObject({
+        error: expect.stringContaining("admin") as string,
+      });
+      // Admitted: this proxy has no LOKI_URL, so the API itself answers 503.
+      const admin = await search({
+        Authorization: `Bearer ${keys.secrets.ops!}`,
+      });
+      expect(admin.status).toBe(503);
+    });
+
     it("keeps model management to admin keys", async () => {
       const web = authed(proxy, "web").ollama;
       const ops = authed(proxy, "ops").ollama;
