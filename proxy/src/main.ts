@@ -132,8 +132,9 @@ async function main(): Promise<void> {
       upstreamTimeoutMs: config.upstreamTimeoutMs,
       maxBodyBytes: config.maxBodyBytes,
       injectStreamUsage: config.injectStreamUsage,
+      // The text kept per request in memory; records cut it further per CAPTURE_* mode.
       maxCaptureChars:
-        config.capture.prompts === "full"
+        config.capture.prompts === "full" || config.capture.responses === "full"
           ? config.loki.maxLineBytes
           : config.capture.maxChars,
       clientHeader: config.clientHeader,

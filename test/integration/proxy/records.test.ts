@@ -158,3 +158,31 @@ describe("analytics records", () => {
     }
   });
 });
+
+describe("capture modes", () => {
+  it("keeps the whole response with CAPTURE_RESPONSES=full while prompts stay truncated", async () => {
+    const harness = await startHarness({
+      env: {
+        CAPTURE_PROMPTS: "truncate",
+        CAPTURE_RESPONSES: "full",
+        CAPTURE_MAX_CHARS: "10",
+      },
+      emulator: { models: [{ name: "llama3.2:latest", replyTokens: 40 }] },
+    });
+    try {
+      const { id } = await call(harness, "/api/generate", {
+        model: "llama3.2",
+        prompt: "a prompt that is longer than ten characters",
+        stream: false,
+      });
+      const record = await harness.proxy.recordFor(id);
+      expect(record.prompt).toHaveLength(10);
+      expect(record.prompt_truncated).toBe(true);
+      expect((record.response as string).length).toBe(record.response_chars);
+      expect(record.response_chars).toBeGreaterThan(10);
+      expect(record.response_truncated).toBe(false);
+    } finally {
+      await harness.close();
+    }
+  });
+});
