@@ -32,45 +32,38 @@ const positiveInt = (what: string) =>
     .int({ error: `expected ${what}: a positive integer` })
     .min(1, { error: `expected ${what}: a positive integer` });
 
+/** True when `value` parses as a URL with one of `protocols` (and a host, when `needsHost`). */
+function isUrl(
+  value: string,
+  protocols: readonly string[],
+  needsHost: boolean,
+): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      protocols.includes(url.protocol) && (!needsHost || url.hostname !== "")
+    );
+  } catch {
+    return false;
+  }
+}
+
 const httpUrl = (what: string) =>
   z
     .string()
     .trim()
-    .refine(
-      (value) => {
-        try {
-          const url = new URL(value);
-          return (
-            (url.protocol === "http:" || url.protocol === "https:") &&
-            url.hostname !== ""
-          );
-        } catch {
-          return false;
-        }
-      },
-      {
-        error: `expected ${what}: an http(s) URL such as http://127.0.0.1:11435`,
-      },
-    )
+    .refine((value) => isUrl(value, ["http:", "https:"], true), {
+      error: `expected ${what}: an http(s) URL such as http://127.0.0.1:11435`,
+    })
     .transform((value) => value.replace(/\/+$/, ""));
 
 const redisUrl = z
   .string()
   .trim()
-  .refine(
-    (value) => {
-      try {
-        const url = new URL(value);
-        return url.protocol === "redis:" || url.protocol === "rediss:";
-      } catch {
-        return false;
-      }
-    },
-    {
-      error:
-        "expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379",
-    },
-  );
+  .refine((value) => isUrl(value, ["redis:", "rediss:"], false), {
+    error:
+      "expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379",
+  });
 
 const bool = (what: string) =>
   z.stringbool({ error: `expected ${what}: true or false` });

@@ -32,6 +32,7 @@ import {
   type ResponseTap,
 } from "../tap/response-tap.ts";
 import {
+  EMPTY_REQUEST,
   describeRequest,
   parseJsonObject,
   withIncludeUsage,
@@ -130,17 +131,6 @@ interface Exchange {
   alias: { requested: string; served: string } | undefined;
   json: Record<string, unknown> | undefined;
 }
-
-const EMPTY_REQUEST: RequestInfo = Object.freeze({
-  model: undefined,
-  stream: false,
-  prompt: "",
-  promptChars: 0,
-  images: 0,
-  includeUsage: false,
-  loadOnly: false,
-  keepAliveZero: false,
-});
 
 // Non-streamed JSON bodies up to this size are parsed whole for their counts; embeddings can be larger.
 const MAX_JSON_PARSE_BYTES = 4 * 1024 * 1024;
@@ -561,8 +551,8 @@ export function createProxyHandler(
     res: ServerResponse,
     ex: Exchange,
   ) => {
-    const declared = Number(req.headers["content-length"] ?? 0);
-    if (declared > options.maxBodyBytes) {
+    // Closing the connection spares reading the rest of a body nobody will use.
+    const rejectTooLarge = () =>
       reject(
         req,
         res,
@@ -570,10 +560,11 @@ export function createProxyHandler(
         413,
         `request body exceeds ${options.maxBodyBytes} bytes`,
         "body_too_large",
-        {
-          Connection: "close",
-        },
+        { Connection: "close" },
       );
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > options.maxBodyBytes) {
+      rejectTooLarge();
       req.resume();
       return;
     }
@@ -586,17 +577,7 @@ export function createProxyHandler(
       if (size > options.maxBodyBytes) {
         tooLarge = true;
         chunks.length = 0;
-        reject(
-          req,
-          res,
-          ex,
-          413,
-          `request body exceeds ${options.maxBodyBytes} bytes`,
-          "body_too_large",
-          {
-            Connection: "close",
-          },
-        );
+        rejectTooLarge();
         return;
       }
       chunks.push(chunk);

@@ -8,6 +8,18 @@ export type { Json };
 const str = (value: unknown): string | undefined =>
   typeof value === "string" ? value : undefined;
 
+/** What is known of a request before (or without) a JSON body. */
+export const EMPTY_REQUEST: RequestInfo = Object.freeze({
+  model: undefined,
+  stream: false,
+  prompt: "",
+  promptChars: 0,
+  images: 0,
+  includeUsage: false,
+  loadOnly: false,
+  keepAliveZero: false,
+});
+
 /** Accumulates prompt text up to `maxChars` while counting the full length. */
 class PromptBuilder {
   private readonly parts: string[] = [];
@@ -171,18 +183,7 @@ export function describeRequest(
   maxChars: number,
 ): RequestInfo {
   const prompt = new PromptBuilder(maxChars);
-  if (!json) {
-    return {
-      model: undefined,
-      stream: defaultStream(route.op),
-      prompt: "",
-      promptChars: 0,
-      images: 0,
-      includeUsage: false,
-      loadOnly: false,
-      keepAliveZero: false,
-    };
-  }
+  if (!json) return { ...EMPTY_REQUEST, stream: defaultStream(route.op) };
   let inputs = 0;
   switch (route.op) {
     case "generate":
