@@ -166,6 +166,8 @@ const Env = z.object({
   POLL_INTERVAL_MS: positiveInt("milliseconds").default(15_000),
   INJECT_STREAM_USAGE: bool("INJECT_STREAM_USAGE").default(true),
   MAX_BODY_BYTES: positiveInt("bytes").default(100 * 1024 * 1024),
+  CLIENT_HEADERS_TIMEOUT_MS: positiveInt("milliseconds").default(60_000),
+  CLIENT_REQUEST_TIMEOUT_MS: positiveInt("milliseconds").default(300_000),
 
   // Analytics records (issue: records reach Loki without loss).
   REDIS_URL: redisUrl.optional(),
@@ -222,6 +224,10 @@ export interface Config {
   readonly pollIntervalMs: number;
   readonly injectStreamUsage: boolean;
   readonly maxBodyBytes: number;
+  /** A client must send its request headers within this time (slow-header clients are cut). */
+  readonly clientHeadersTimeoutMs: number;
+  /** …and its whole request, body included, within this time. Never applies to the response stream. */
+  readonly clientRequestTimeoutMs: number;
   readonly redisUrl: string | undefined;
   readonly loki: {
     readonly url: string | undefined;
@@ -312,6 +318,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollIntervalMs: raw.POLL_INTERVAL_MS,
     injectStreamUsage: raw.INJECT_STREAM_USAGE,
     maxBodyBytes: raw.MAX_BODY_BYTES,
+    clientHeadersTimeoutMs: raw.CLIENT_HEADERS_TIMEOUT_MS,
+    clientRequestTimeoutMs: raw.CLIENT_REQUEST_TIMEOUT_MS,
     redisUrl: raw.REDIS_URL,
     loki: {
       url: raw.LOKI_URL,

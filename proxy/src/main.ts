@@ -180,12 +180,28 @@ async function main(): Promise<void> {
       authorizeAnalytics: (req) => access.authorizeAdmin(req.headers),
     },
   );
-  const server = http.createServer({ noDelay: true }, (req, res) => {
-    if (isOwnRoute(req, serveMetrics)) app(req, res);
-    else handler.handle(req, res);
-  });
-  // Streams may last hours: no socket idle timeout. Slow request headers/bodies are still cut by Node's
-  // headersTimeout/requestTimeout, which cover receiving the request only.
+  // Streams may last hours: no socket idle timeout. Slow request headers and bodies are cut by Node's
+  // headersTimeout/requestTimeout, which cover receiving the request only, never the response. Node checks
+  // them every connectionsCheckingInterval (30 s by default), so the interval follows the timeouts.
+  const headersTimeout = Math.min(
+    config.clientHeadersTimeoutMs,
+    config.clientRequestTimeoutMs,
+  );
+  const server = http.createServer(
+    {
+      noDelay: true,
+      headersTimeout,
+      requestTimeout: config.clientRequestTimeoutMs,
+      connectionsCheckingInterval: Math.min(
+        30_000,
+        Math.max(100, Math.floor(headersTimeout / 4)),
+      ),
+    },
+    (req, res) => {
+      if (isOwnRoute(req, serveMetrics)) app(req, res);
+      else handler.handle(req, res);
+    },
+  );
   server.timeout = 0;
   const address = await listen(server, config.port, config.host, "PROXY_PORT");
   let metricsServer: http.Server | undefined;
