@@ -7,11 +7,13 @@ import express, {
   type Response,
   type Router,
 } from "express";
-import type { Registry } from "prom-client";
 import type { Admission } from "./http/proxy.ts";
 import type { Logger } from "./logger.ts";
 import { createReadyz, healthz } from "./http/health.ts";
-import { createMetricsEndpoint } from "./http/metrics-endpoint.ts";
+import {
+  createMetricsEndpoint,
+  type MetricsSource,
+} from "./http/metrics-endpoint.ts";
 import { pathOf } from "./upstream/routes.ts";
 
 export interface AppOptions {
@@ -21,7 +23,7 @@ export interface AppOptions {
 }
 
 export interface AppDeps {
-  readonly registry: Registry;
+  readonly metrics: MetricsSource;
   readonly logger: Logger;
   readonly analytics?: Router;
   /** Who may read /analytics (prompts and responses): with API keys on, admin keys only. */
@@ -56,7 +58,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   app.get("/healthz", healthz);
   app.get("/readyz", createReadyz(options.ollamaUrl));
   if (options.serveMetrics)
-    app.get("/metrics", createMetricsEndpoint(deps.registry));
+    app.get("/metrics", createMetricsEndpoint(deps.metrics));
   if (deps.analytics) {
     const authorize = deps.authorizeAnalytics;
     if (authorize) {
@@ -88,10 +90,10 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
 }
 
 /** A server that only answers /metrics (METRICS_PORT). */
-export function createMetricsApp(registry: Registry): express.Express {
+export function createMetricsApp(source: MetricsSource): express.Express {
   const app = express();
   app.disable("x-powered-by");
-  app.get("/metrics", createMetricsEndpoint(registry));
+  app.get("/metrics", createMetricsEndpoint(source));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: "not found" });
   });

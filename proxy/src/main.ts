@@ -16,9 +16,14 @@ import { createMetrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
-import { createRecorder } from "./analytics/recorder.ts";
+import { createRecorder, type Recorder } from "./analytics/recorder.ts";
 import { categorizePrompt } from "./analytics/category.ts";
-import { createAnalyticsPipeline } from "./analytics/pipeline.ts";
+import { startAnalyticsThread } from "./analytics/analytics-thread.ts";
+import {
+  createAnalyticsPipeline,
+  type AnalyticsPipelineOptions,
+} from "./analytics/pipeline.ts";
+import { combinedMetrics } from "./metrics/sources.ts";
 
 const VERSION = "0.1.0";
 /** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
@@ -94,38 +99,56 @@ async function main(): Promise<void> {
     },
     { metrics, models, logger },
   );
-  const pipeline = createAnalyticsPipeline(
-    {
-      redisUrl: config.redisUrl,
-      lokiUrl: config.loki.url,
-      lokiLabels: { ...RECORD_STREAM, env: config.loki.env },
-      lokiHeaders: { ...config.loki.headers },
-      streamKey: "ollama-proxy:records",
-      consumerGroup: "shipper",
-      // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes
-      // its own pending records at once instead of waiting for another to claim them.
-      consumerName: config.consumerName ?? `${hostname()}-${process.pid}`,
-      outboxMax: config.outboxMax,
-      memoryMax: config.memoryMax,
-      batchMaxRecords: config.loki.batchMaxRecords,
-      batchMaxBytes: config.loki.batchMaxBytes,
-      batchWaitMs: config.loki.batchWaitMs,
-      pushTimeoutMs: config.loki.pushTimeoutMs,
-      retryBaseMs: 500,
-      retryMaxMs: config.loki.retryMaxMs,
-      claimIdleMs: config.claimIdleMs,
-      maxLineBytes: config.loki.maxLineBytes,
-    },
-    { metrics, logger },
+  const pipelineOptions: AnalyticsPipelineOptions = {
+    redisUrl: config.redisUrl,
+    lokiUrl: config.loki.url,
+    lokiLabels: { ...RECORD_STREAM, env: config.loki.env },
+    lokiHeaders: { ...config.loki.headers },
+    streamKey: "ollama-proxy:records",
+    consumerGroup: "shipper",
+    // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes
+    // its own pending records at once instead of waiting for another to claim them.
+    consumerName: config.consumerName ?? `${hostname()}-${process.pid}`,
+    outboxMax: config.outboxMax,
+    memoryMax: config.memoryMax,
+    batchMaxRecords: config.loki.batchMaxRecords,
+    batchMaxBytes: config.loki.batchMaxBytes,
+    batchWaitMs: config.loki.batchWaitMs,
+    pushTimeoutMs: config.loki.pushTimeoutMs,
+    retryBaseMs: 500,
+    retryMaxMs: config.loki.retryMaxMs,
+    claimIdleMs: config.claimIdleMs,
+    maxLineBytes: config.loki.maxLineBytes,
+  };
+  // With Loki, records are built and shipped on a thread of their own; without it each record is one line on
+  // stdout, written here.
+  const analyticsThread = config.loki.url
+    ? startAnalyticsThread(
+        {
+          config,
+          pipeline: pipelineOptions,
+          clientLabel: accessConfig.metricsClientLabel,
+        },
+        { metrics, logger },
+      )
+    : undefined;
+  const stdoutPipeline = analyticsThread
+    ? undefined
+    : createAnalyticsPipeline(pipelineOptions, { metrics, logger });
+  const recorder: Recorder =
+    analyticsThread ??
+    createRecorder(config, {
+      metrics,
+      logger,
+      enqueue: (envelope) => stdoutPipeline?.enqueue(envelope),
+      categorize: categorizePrompt,
+    });
+  const pipeline = analyticsThread ?? stdoutPipeline;
+  const metricsSource = combinedMetrics(registry, () =>
+    analyticsThread
+      ? analyticsThread.metricsJson(2000)
+      : Promise.resolve(undefined),
   );
-  const recorder = createRecorder(config, {
-    metrics,
-    logger,
-    enqueue: (envelope) => pipeline.enqueue(envelope),
-    categorize: categorizePrompt,
-    costOf: (model, prompt, completion) =>
-      access.costOf(model, prompt, completion),
-  });
   const handler = createProxyHandler(
     {
       ollamaUrl: config.ollamaUrl,
@@ -154,7 +177,15 @@ async function main(): Promise<void> {
           costOf: (model, prompt, completion) =>
             access.costOf(model, prompt, completion),
         });
-        recorder.record(summary);
+        const usage = summary.tap?.usage;
+        recorder.record(
+          summary,
+          access.costOf(
+            summary.model,
+            usage?.promptTokens ?? 0,
+            usage?.completionTokens ?? 0,
+          ),
+        );
       },
       onModelsChanged: () => poller.refreshModels(),
     },
@@ -174,7 +205,7 @@ async function main(): Promise<void> {
   const app = createApp(
     { ollamaUrl: config.ollamaUrl, serveMetrics },
     {
-      registry,
+      metrics: metricsSource,
       logger,
       analytics,
       authorizeAnalytics: (req) => access.authorizeAdmin(req.headers),
@@ -206,7 +237,7 @@ async function main(): Promise<void> {
   const address = await listen(server, config.port, config.host, "PROXY_PORT");
   let metricsServer: http.Server | undefined;
   if (config.metricsPort !== undefined) {
-    metricsServer = http.createServer(createMetricsApp(registry));
+    metricsServer = http.createServer(createMetricsApp(metricsSource));
     await listen(
       metricsServer,
       config.metricsPort,
@@ -247,10 +278,10 @@ async function main(): Promise<void> {
       );
     server.closeAllConnections();
     // Records of the drained requests go to Redis (or, without Redis, to Loki) before the process ends.
-    await pipeline.flush(
+    await pipeline?.flush(
       Math.max(1000, Math.min(10_000, config.shutdownGraceMs)),
     );
-    await pipeline.close();
+    await pipeline?.close();
     poller.close();
     handler.close();
     await access.close();

@@ -14,12 +14,6 @@ export interface RecordOptions {
   readonly maxLineBytes: number;
   readonly redact: Redactor;
   readonly categorize: (prompt: string) => string;
-  /** Estimated cost of the request's tokens, when prices are configured. */
-  readonly costOf?: (
-    model: string,
-    promptTokens: number,
-    completionTokens: number,
-  ) => number | undefined;
 }
 
 /** The record's fields. Optional numbers are left out when unknown rather than written as 0. */
@@ -97,9 +91,11 @@ function tokensPerSecond(summary: ExchangeSummary): number | undefined {
     : undefined;
 }
 
+/** `costUsd`: the estimated cost of the request's tokens, when prices are configured. */
 export function buildRecord(
   summary: ExchangeSummary,
   options: RecordOptions,
+  costUsd?: number,
 ): AnalyticsRecord {
   const { request, tap } = summary;
   const usage = tap?.usage ?? {};
@@ -160,12 +156,7 @@ export function buildRecord(
   if (evalMs !== undefined) record.eval_ms = evalMs;
   if (prompt.text !== undefined) record.prompt = prompt.text;
   if (response.text !== undefined) record.response = response.text;
-  const cost = options.costOf?.(
-    summary.model,
-    usage.promptTokens ?? 0,
-    usage.completionTokens ?? 0,
-  );
-  if (cost !== undefined) record.cost = cost;
+  if (costUsd !== undefined) record.cost = costUsd;
   return record;
 }
 

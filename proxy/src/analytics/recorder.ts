@@ -9,7 +9,8 @@ import { buildRecord, toEnvelope, type RecordOptions } from "./record.ts";
 import { createRedactor, DEFAULT_REDACT_PATTERNS } from "./redact.ts";
 
 export interface Recorder {
-  record(summary: ExchangeSummary): void;
+  /** `costUsd`: the request's estimated cost (access.costOf), priced where the pricing table lives. */
+  record(summary: ExchangeSummary, costUsd?: number): void;
 }
 
 export interface RecorderDeps {
@@ -17,12 +18,11 @@ export interface RecorderDeps {
   readonly logger: Logger;
   readonly enqueue: (envelope: RecordEnvelope) => void;
   readonly categorize: (prompt: string) => string;
-  readonly costOf?: RecordOptions["costOf"];
 }
 
 export function recordOptionsFrom(
   config: Config,
-  deps: Pick<RecorderDeps, "categorize" | "costOf">,
+  deps: Pick<RecorderDeps, "categorize">,
 ): RecordOptions {
   const patterns = config.redact.defaults
     ? { ...DEFAULT_REDACT_PATTERNS, ...config.redact.patterns }
@@ -34,16 +34,15 @@ export function recordOptionsFrom(
     maxLineBytes: config.loki.maxLineBytes,
     redact: createRedactor(patterns),
     categorize: deps.categorize,
-    costOf: deps.costOf,
   };
 }
 
 export function createRecorder(config: Config, deps: RecorderDeps): Recorder {
   const options = recordOptionsFrom(config, deps);
   return {
-    record(summary) {
+    record(summary, costUsd) {
       try {
-        const record = buildRecord(summary, options);
+        const record = buildRecord(summary, options, costUsd);
         if (summary.route.inference)
           deps.metrics.promptCategory.inc({
             model: summary.modelLabel,

@@ -1,10 +1,15 @@
-// GET /metrics in the Prometheus text format, from the injected registry (never prom-client's global one).
+// GET /metrics in the Prometheus text format, from the injected source (never prom-client's global registry).
 import type { Request, Response } from "express";
-import type { Registry } from "prom-client";
 
-export function createMetricsEndpoint(registry: Registry) {
+/** What /metrics serves: a prom-client Registry, or several summed (metrics/sources.ts). */
+export interface MetricsSource {
+  readonly contentType: string;
+  metrics(): Promise<string>;
+}
+
+export function createMetricsEndpoint(source: MetricsSource) {
   return async (_req: Request, res: Response): Promise<void> => {
-    res.setHeader("Content-Type", registry.contentType);
-    res.end(await registry.metrics());
+    res.setHeader("Content-Type", source.contentType);
+    res.end(await source.metrics());
   };
 }

@@ -70,6 +70,11 @@ export const REJECT_REASONS = [
 export interface MetricsOptions {
   /** Adds a bounded `client` label to the request and token metrics (METRICS_CLIENT_LABEL). */
   clientLabel: boolean;
+  /**
+   * Process and Node.js metrics (default true). Off in worker threads: their registries are summed into the main
+   * one, and process-wide figures (CPU, RSS) would be counted twice.
+   */
+  processMetrics?: boolean;
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
@@ -83,7 +88,8 @@ export function createMetrics(
   const withClient = <T extends string>(labels: T[]): T[] =>
     options.clientLabel ? [...labels, "client" as T] : labels;
 
-  collectDefaultMetrics({ register: registry, prefix: "ollama_proxy_" });
+  if (options.processMetrics !== false)
+    collectDefaultMetrics({ register: registry, prefix: "ollama_proxy_" });
 
   const metrics = {
     requests: new Counter({

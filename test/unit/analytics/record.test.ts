@@ -8,9 +8,7 @@ import {
   createRedactor,
   DEFAULT_REDACT_PATTERNS,
 } from "@proxy/analytics/redact.ts";
-import type { ExchangeSummary } from "@proxy/tap/exchange.ts";
-import type { TapResult } from "@proxy/tap/response-tap.ts";
-import { matchRoute } from "@proxy/upstream/routes.ts";
+import { summary, tap } from "../../fixtures/exchange.ts";
 
 const options = (overrides: Partial<RecordOptions> = {}): RecordOptions => ({
   capturePrompts: "truncate",
@@ -19,59 +17,6 @@ const options = (overrides: Partial<RecordOptions> = {}): RecordOptions => ({
   maxLineBytes: 250_000,
   redact: createRedactor(DEFAULT_REDACT_PATTERNS),
   categorize: () => "code",
-  ...overrides,
-});
-
-const tap = (overrides: Partial<TapResult> = {}): TapResult => ({
-  framing: "ndjson",
-  response: "Hello",
-  responseChars: 5,
-  usage: {
-    promptTokens: 12,
-    completionTokens: 40,
-    evalDurationSeconds: 2,
-    loadDurationSeconds: 0.25,
-  },
-  doneReason: "stop",
-  done: true,
-  error: undefined,
-  model: "llama3.2",
-  parseErrors: 0,
-  ...overrides,
-});
-
-const summary = (
-  overrides: Partial<ExchangeSummary> = {},
-): ExchangeSummary => ({
-  requestId: "req-1",
-  route: matchRoute("POST", "/api/chat"),
-  method: "POST",
-  startedAtMs: 1_795_000_000_000,
-  durationSeconds: 2.5,
-  ttftSeconds: 0.4,
-  status: 200,
-  statusLabel: "200",
-  outcome: "ok",
-  error: undefined,
-  rejectReason: undefined,
-  request: {
-    model: "llama3.2",
-    stream: true,
-    prompt: "user: write a sort in Go",
-    promptChars: 24,
-    images: 1,
-    includeUsage: false,
-    loadOnly: false,
-    keepAliveZero: false,
-  },
-  model: "llama3.2:latest",
-  modelLabel: "llama3.2:latest",
-  tap: tap(),
-  requestBytes: 100,
-  responseBytes: 900,
-  clientIp: "10.0.0.7",
-  userAgent: "ollama-js/0.6.4",
-  client: "alice",
   ...overrides,
 });
 

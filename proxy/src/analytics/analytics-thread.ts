@@ -1,0 +1,179 @@
+// Analytics records as seen from the request thread when they go to Loki: record() collects the exchanges of one
+// event-loop turn and posts them in one message to a worker thread (analytics-worker.ts) that builds the records
+// (categories, redaction, JSON) and runs the outbox and the shipper. Measured: building and delivering records
+// cost the request thread as much as a quarter of its throughput; on their own thread they use the second core.
+//
+// Loss: exchanges posted but not yet in the outbox die with the thread, as the outbox's own local buffer does. A
+// thread that exits unexpectedly is restarted; in Redis mode it resumes its pending entries under the same
+// consumer name.
+import { extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { Worker, type WorkerOptions } from "node:worker_threads";
+import type { Logger } from "pino";
+import type { Config } from "../config.ts";
+import type { Metrics } from "../metrics/definitions.ts";
+import type { MetricsJson } from "../metrics/sources.ts";
+import type { ExchangeSummary } from "../tap/exchange.ts";
+import { countDropped } from "./outbox.ts";
+import type {
+  AnalyticsPipeline,
+  AnalyticsPipelineOptions,
+} from "./pipeline.ts";
+import type { Recorder } from "./recorder.ts";
+
+export interface AnalyticsWorkerData {
+  readonly config: Config;
+  readonly pipeline: AnalyticsPipelineOptions;
+  readonly clientLabel: boolean;
+}
+
+export interface Exchange {
+  readonly summary: ExchangeSummary;
+  readonly costUsd: number | undefined;
+}
+
+export type AnalyticsRequest =
+  | { readonly type: "exchanges"; readonly exchanges: Exchange[] }
+  | { readonly type: "metrics"; readonly id: number }
+  | { readonly type: "flush"; readonly id: number; readonly timeoutMs: number }
+  | { readonly type: "close"; readonly id: number };
+
+interface AnalyticsReply {
+  readonly id: number;
+  readonly value?: unknown;
+}
+
+export interface AnalyticsThread
+  extends Recorder, Omit<AnalyticsPipeline, "enqueue"> {
+  /** The analytics thread's metrics, or undefined when it does not answer within `timeoutMs`. */
+  metricsJson(timeoutMs: number): Promise<MetricsJson | undefined>;
+}
+
+export interface AnalyticsThreadDeps {
+  /** Counts records dropped on this side (the thread gone and the hand-over buffer full). */
+  metrics: Metrics;
+  logger: Logger;
+  /** Starts the thread; tests wrap it to stop threads from outside. */
+  spawn?: (url: URL, options: WorkerOptions) => Worker;
+}
+
+const RESTART_DELAY_MS = { first: 100, max: 10_000 };
+
+// Type stripping runs the sources as .ts, the image runs the build as .js: the worker file has the same suffix.
+const WORKER_URL = new URL(
+  `./analytics-worker${extname(fileURLToPath(import.meta.url))}`,
+  import.meta.url,
+);
+
+export function startAnalyticsThread(
+  data: AnalyticsWorkerData,
+  deps: AnalyticsThreadDeps,
+): AnalyticsThread {
+  const logger = deps.logger.child({ component: "analytics" });
+  /** Bounds what waits for the thread: one turn's records normally, more while it restarts. */
+  const handOverMax = data.pipeline.memoryMax;
+  let pending: Exchange[] = [];
+  let sendScheduled = false;
+  let worker: Worker | undefined;
+  let closing = false;
+  let restartDelayMs = RESTART_DELAY_MS.first;
+  let nextId = 1;
+  const waiting = new Map<number, (value: unknown) => void>();
+
+  const start = () => {
+    const spawn = deps.spawn ?? ((url, options) => new Worker(url, options));
+    const thread = spawn(WORKER_URL, { workerData: data, name: "analytics" });
+    // The request thread decides when the process ends (SIGTERM drains, then flush and close).
+    thread.unref();
+    thread.on("message", (message: AnalyticsReply) => {
+      const settle = waiting.get(message.id);
+      waiting.delete(message.id);
+      settle?.(message.value);
+      restartDelayMs = RESTART_DELAY_MS.first;
+    });
+    thread.on("error", (error) => {
+      logger.error({ err: error }, "analytics thread failed");
+    });
+    thread.on("exit", (code) => {
+      worker = undefined;
+      for (const settle of waiting.values()) settle(undefined);
+      waiting.clear();
+      if (closing) return;
+      logger.error(
+        { code, restart_in_ms: restartDelayMs },
+        "analytics thread exited; restarting it",
+      );
+      setTimeout(start, restartDelayMs).unref();
+      restartDelayMs = Math.min(RESTART_DELAY_MS.max, restartDelayMs * 2);
+    });
+    worker = thread;
+    if (pending.length > 0) scheduleSend();
+  };
+
+  const send = () => {
+    sendScheduled = false;
+    if (worker === undefined || pending.length === 0) return;
+    const exchanges = pending;
+    pending = [];
+    worker.postMessage({
+      type: "exchanges",
+      exchanges,
+    } satisfies AnalyticsRequest);
+  };
+
+  function scheduleSend(): void {
+    if (sendScheduled) return;
+    sendScheduled = true;
+    setImmediate(send);
+  }
+
+  const request = (
+    message: AnalyticsRequest & { id: number },
+    timeoutMs: number,
+  ): Promise<unknown> =>
+    new Promise((resolve) => {
+      if (worker === undefined) return resolve(undefined);
+      const timer = setTimeout(() => {
+        waiting.delete(message.id);
+        resolve(undefined);
+      }, timeoutMs);
+      timer.unref();
+      waiting.set(message.id, (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      });
+      worker.postMessage(message);
+    });
+
+  start();
+
+  return {
+    record(summary, costUsd) {
+      if (pending.length >= handOverMax) {
+        deps.metrics.records.inc({ outcome: "enqueued" });
+        countDropped(deps.metrics, "memory_full", 1);
+        return;
+      }
+      pending.push({ summary, costUsd });
+      scheduleSend();
+    },
+    async metricsJson(timeoutMs) {
+      const json = await request({ type: "metrics", id: nextId++ }, timeoutMs);
+      return json as MetricsJson | undefined;
+    },
+    async flush(timeoutMs) {
+      send();
+      await request(
+        { type: "flush", id: nextId++, timeoutMs },
+        // The thread bounds the flush itself; the margin covers posting and answering.
+        timeoutMs + 1000,
+      );
+    },
+    async close() {
+      closing = true;
+      send();
+      await request({ type: "close", id: nextId++ }, 5000);
+      await worker?.terminate();
+    },
+  };
+}

@@ -1,0 +1,61 @@
+// Entry of the analytics thread (started by analytics-thread.ts): records are built and delivered here, on an
+// event loop of their own, so that categorising, redacting, serialising, Redis writes, stream reads and push
+// batches use the second core instead of the one that forwards requests. Its metrics live in a registry of its
+// own that the main thread sums into /metrics on each scrape.
+import { parentPort, workerData } from "node:worker_threads";
+import { Registry } from "prom-client";
+import { createLogger } from "../logger.ts";
+import { createMetrics } from "../metrics/definitions.ts";
+import type {
+  AnalyticsRequest,
+  AnalyticsWorkerData,
+} from "./analytics-thread.ts";
+import { categorizePrompt } from "./category.ts";
+import { createAnalyticsPipeline } from "./pipeline.ts";
+import { createRecorder } from "./recorder.ts";
+
+function run(port: NonNullable<typeof parentPort>): void {
+  const data = workerData as AnalyticsWorkerData;
+  const registry = new Registry();
+  const metrics = createMetrics(registry, {
+    clientLabel: data.clientLabel,
+    processMetrics: false,
+  });
+  const logger = createLogger(data.config).child({ thread: "analytics" });
+  const pipeline = createAnalyticsPipeline(data.pipeline, { metrics, logger });
+  const recorder = createRecorder(data.config, {
+    metrics,
+    logger,
+    enqueue: (envelope) => pipeline.enqueue(envelope),
+    categorize: categorizePrompt,
+  });
+
+  const reply = (id: number, value?: unknown) =>
+    port.postMessage({ id, value });
+  port.on("message", (message: AnalyticsRequest) => {
+    switch (message.type) {
+      case "exchanges":
+        for (const { summary, costUsd } of message.exchanges)
+          recorder.record(summary, costUsd);
+        return;
+      case "metrics":
+        void registry
+          .getMetricsAsJSON()
+          .then((json) => reply(message.id, json));
+        return;
+      case "flush":
+        void pipeline.flush(message.timeoutMs).then(() => reply(message.id));
+        return;
+      case "close":
+        void pipeline.close().then(() => {
+          logger.flush();
+          reply(message.id);
+        });
+        return;
+    }
+  });
+}
+
+if (parentPort === null)
+  throw new Error("analytics-worker.ts runs as a worker thread only");
+run(parentPort);

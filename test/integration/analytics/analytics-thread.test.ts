@@ -1,0 +1,151 @@
+// The analytics thread: exchanges handed over by the request thread become records in Loki, the thread's metrics
+// are summed into /metrics without counting process figures twice, and a thread that dies is restarted while
+// the request thread keeps handing over.
+import { Worker, type WorkerOptions } from "node:worker_threads";
+import { Registry } from "prom-client";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import {
+  startAnalyticsThread,
+  type AnalyticsThread,
+} from "@proxy/analytics/analytics-thread.ts";
+import { loadConfig } from "@proxy/config.ts";
+import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
+import { combinedMetrics } from "@proxy/metrics/sources.ts";
+import { summary } from "../../fixtures/exchange.ts";
+import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
+import { logger, pipelineOptions } from "./support.ts";
+
+let loki: FakeLoki;
+let registry: Registry;
+let metrics: Metrics;
+const threads: AnalyticsThread[] = [];
+
+beforeEach(async () => {
+  loki = await createFakeLoki();
+  registry = new Registry();
+  metrics = createMetrics(registry);
+});
+
+afterEach(async () => {
+  for (const thread of threads.splice(0)) await thread.close();
+  await loki.close();
+});
+
+function start(spawn?: (url: URL, options: WorkerOptions) => Worker) {
+  const thread = startAnalyticsThread(
+    {
+      config: loadConfig({ LOKI_URL: loki.url, LOG_LEVEL: "silent" }),
+      pipeline: pipelineOptions({ lokiUrl: loki.url }),
+      clientLabel: false,
+    },
+    { metrics, logger, spawn },
+  );
+  threads.push(thread);
+  return thread;
+}
+
+const requestIds = () =>
+  new Set(
+    loki
+      .entries()
+      .map((entry) => (entry.parsed as { request_id: string }).request_id),
+  );
+
+/** The value of one sample line in the text format, e.g. `name{label="x"}`. */
+function sample(text: string, series: string): number | undefined {
+  const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+  return line === undefined ? undefined : Number(line.split(" ")[1]);
+}
+
+describe("analytics thread", () => {
+  it("builds the records on its own thread and ships them to Loki", async () => {
+    const thread = start();
+    for (let i = 0; i < 200; i++)
+      thread.record(
+        summary({ requestId: `t-${i}` }),
+        i === 7 ? 0.25 : undefined,
+      );
+
+    await waitFor(() => requestIds().size === 200, { timeoutMs: 10_000 });
+    const seventh = loki
+      .entries()
+      .map((entry) => entry.parsed as Record<string, unknown>)
+      .find((record) => record.request_id === "t-7");
+    expect(seventh).toMatchObject({
+      request_id: "t-7",
+      model: "llama3.2:latest",
+      prompt: "user: write a sort in Go",
+      completion_tokens: 40,
+      cost: 0.25,
+      category: "code",
+    });
+    expect(loki.entries()[0]?.labels).toMatchObject({ log_type: "request" });
+  });
+
+  it("sums its metrics into /metrics and leaves process metrics to the main thread", async () => {
+    const thread = start();
+    for (let i = 0; i < 30; i++)
+      thread.record(summary({ requestId: `m-${i}` }));
+    await waitFor(() => requestIds().size === 30, { timeoutMs: 10_000 });
+
+    const source = combinedMetrics(registry, () => thread.metricsJson(2000));
+    const text = await waitFor(
+      async () => {
+        const body = await source.metrics();
+        return sample(body, 'ollama_proxy_records_total{outcome="shipped"}') ===
+          30
+          ? body
+          : undefined;
+      },
+      { timeoutMs: 5000 },
+    );
+    expect(sample(text, 'ollama_proxy_records_total{outcome="enqueued"}')).toBe(
+      30,
+    );
+    expect(
+      sample(
+        text,
+        'ollama_prompt_category_total{model="llama3.2:latest",category="code"}',
+      ),
+    ).toBe(30);
+    // Process figures come once, from the main thread, with its values (not summed with another thread's).
+    const startTime = "ollama_proxy_process_start_time_seconds";
+    expect(
+      text.split("\n").filter((line) => line.startsWith(`${startTime} `)),
+    ).toHaveLength(1);
+    expect(sample(text, startTime)).toBe(
+      sample(await registry.metrics(), startTime),
+    );
+    expect(text).toContain("# TYPE ollama_proxy_records_total counter");
+  });
+
+  it("restarts a thread that died, and exchanges handed over meanwhile still arrive", async () => {
+    const spawned: Worker[] = [];
+    const thread = start((url, options) => {
+      const worker = new Worker(url, options);
+      spawned.push(worker);
+      return worker;
+    });
+    for (let i = 0; i < 10; i++)
+      thread.record(summary({ requestId: `a-${i}` }));
+    await waitFor(() => requestIds().size === 10, { timeoutMs: 10_000 });
+
+    await spawned[0]?.terminate();
+    // The thread is gone: these wait on the request thread until its successor starts.
+    for (let i = 0; i < 10; i++)
+      thread.record(summary({ requestId: `b-${i}` }));
+    await waitFor(() => spawned.length === 2, { timeoutMs: 5000 });
+
+    await waitFor(() => requestIds().size === 20, { timeoutMs: 10_000 });
+    expect(await thread.metricsJson(2000)).toBeDefined();
+  });
+
+  it("ships what was handed over before flush() resolves", async () => {
+    const thread = start();
+    for (let i = 0; i < 50; i++)
+      thread.record(summary({ requestId: `f-${i}` }));
+    await thread.flush(5000);
+    expect(requestIds().size).toBe(50);
+  });
+});
