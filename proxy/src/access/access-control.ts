@@ -250,13 +250,17 @@ export function createAccessControl(
       maxWaiting: config.queueMax,
       timeoutMs: config.queueTimeoutMs,
       pollMs: config.queuePollMs,
-      tryAcquire: async (leaseId) => {
-        const grant = waitingGrants.get(leaseId) ?? { degraded: false };
-        const { value, store } = await useStore(grant, (s) =>
-          s.acquireGlobal(leaseId, config.maxConcurrent),
+      tryAcquire: async (leaseIds) => {
+        const attempt = { degraded: false };
+        const { value: taken, store } = await useStore(attempt, (s) =>
+          s.acquireGlobal(leaseIds, config.maxConcurrent),
         );
-        if (value) heldGlobal.set(leaseId, store);
-        return value;
+        for (const leaseId of leaseIds.slice(0, taken)) {
+          heldGlobal.set(leaseId, store);
+          const grant = waitingGrants.get(leaseId);
+          if (grant && attempt.degraded) grant.degraded = true;
+        }
+        return taken;
       },
       giveBack: (leaseId) => {
         const store = heldGlobal.get(leaseId);

@@ -1,7 +1,8 @@
 // The bounded FIFO wait queue in front of the global concurrency slots: a burst waits (up to QUEUE_TIMEOUT_MS,
 // at most QUEUE_MAX requests) instead of overloading Ollama. Slots themselves live in a LimitStore; this module
 // only decides who tries next. FIFO holds within one process; across replicas each process polls for slots
-// freed elsewhere (a slot freed here is handed on at once).
+// freed elsewhere (a slot freed here is handed on at once). The head of the queue asks for slots together, in one
+// store call: with Redis, admission costs a round trip per burst rather than one per request in a row.
 
 export type QueueOutcome =
   | { readonly ok: true; readonly waitedMs: number }
@@ -18,8 +19,11 @@ export type QueueOutcome =
     };
 
 export interface SlotQueueOptions {
-  /** Takes a slot named `leaseId` if one is free. May reject (e.g. Redis down with LIMITS_ON_REDIS_ERROR=closed). */
-  readonly tryAcquire: (leaseId: string) => Promise<boolean>;
+  /**
+   * Takes free slots for the first of `leaseIds`, in order; resolves with how many. May reject (e.g. Redis down
+   * with LIMITS_ON_REDIS_ERROR=closed).
+   */
+  readonly tryAcquire: (leaseIds: readonly string[]) => Promise<number>;
   /** Frees a slot taken for a waiter that timed out or left while its attempt was in flight. */
   readonly giveBack: (leaseId: string) => void;
   /** Requests allowed to wait; 0 means refuse at once when no slot is free. */
@@ -27,6 +31,8 @@ export interface SlotQueueOptions {
   readonly timeoutMs: number;
   /** Retry interval while requests wait: slots freed by other replicas are only seen by asking again. */
   readonly pollMs: number;
+  /** Most waiters asked for in one call (default 64). */
+  readonly batchMax?: number;
   readonly now?: () => number;
 }
 
@@ -52,6 +58,7 @@ interface Waiter {
 
 export function createSlotQueue(options: SlotQueueOptions): SlotQueue {
   const now = options.now ?? Date.now;
+  const batchMax = Math.max(1, options.batchMax ?? 64);
   const queue: Waiter[] = [];
   let pumping = false;
   let again = false;
@@ -101,31 +108,36 @@ export function createSlotQueue(options: SlotQueueOptions): SlotQueue {
       do {
         again = false;
         while (queue.length > 0 && !closed) {
-          const head = queue[0]!;
-          let acquired: boolean;
+          const batch = queue.slice(0, batchMax);
+          let acquired: number;
           try {
-            acquired = await options.tryAcquire(head.leaseId);
+            acquired = await options.tryAcquire(
+              batch.map((waiter) => waiter.leaseId),
+            );
           } catch (error) {
-            remove(head);
-            head.settle({
-              ok: false,
-              reason: "error",
-              error,
-              waitedMs: now() - head.enqueuedAt,
-            });
+            for (const waiter of batch) {
+              remove(waiter);
+              waiter.settle({
+                ok: false,
+                reason: "error",
+                error,
+                waitedMs: now() - waiter.enqueuedAt,
+              });
+            }
             continue;
           }
-          if (head.settled) {
+          for (const waiter of batch.slice(0, acquired)) {
             // It timed out or left while we asked; the slot is not its to keep.
-            if (acquired) options.giveBack(head.leaseId);
-            continue;
+            if (waiter.settled) options.giveBack(waiter.leaseId);
+            else {
+              remove(waiter);
+              waiter.settle({ ok: true, waitedMs: now() - waiter.enqueuedAt });
+            }
           }
-          if (!acquired) {
+          if (acquired < batch.length) {
             classifyNewcomers();
             break;
           }
-          remove(head);
-          head.settle({ ok: true, waitedMs: now() - head.enqueuedAt });
         }
       } while (again && queue.length > 0 && !closed);
     } finally {

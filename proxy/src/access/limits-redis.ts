@@ -50,13 +50,18 @@ end
 return {'ok', now}
 `;
 
-/** KEYS: global leases. ARGV: limit, lease id, lease TTL ms. */
+/** KEYS: global leases. ARGV: limit, lease TTL ms, then lease ids in queue order. Returns how many were taken. */
 const ACQUIRE_GLOBAL = `${NOW}
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return 0 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[3]), ARGV[2])
-redis.call('PEXPIRE', KEYS[1], ARGV[3])
-return 1
+local free = tonumber(ARGV[1]) - redis.call('ZCARD', KEYS[1])
+local taken = 0
+for i = 3, #ARGV do
+  if taken >= free then break end
+  redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[i])
+  taken = taken + 1
+end
+if taken > 0 then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
+return taken
 `;
 
 /** KEYS: one lease set per lease. ARGV: lease TTL ms, then one lease id per key. XX: a removed lease stays removed. */
@@ -95,6 +100,7 @@ export function createRedisLimitStore(
   const tokensKey = (subject: string, day: string) =>
     `${prefix}tokens:${subject}:${day}`;
   const globalKey = `${prefix}global`;
+  let releasing: { leaseIds: string[]; done: Promise<void> } | undefined;
   const scripts = {
     admit: { source: ADMIT, sha: undefined } as Script,
     acquireGlobal: { source: ACQUIRE_GLOBAL, sha: undefined } as Script,
@@ -176,23 +182,39 @@ export function createRedisLimitStore(
             } as const;
         }
       }),
-    acquireGlobal: (leaseId, limit) =>
+    acquireGlobal: (leaseIds, limit) =>
       guard("acquire", async () => {
+        if (leaseIds.length === 0) return 0;
         const reply = await run(
           scripts.acquireGlobal,
           [globalKey],
-          [limit, leaseId, ttl],
+          [limit, ttl, ...leaseIds],
         );
-        return reply === 1;
+        return Number(reply);
       }),
     releaseLease: (subject, leaseId) =>
       guard("release", async () => {
         await redis.zrem(leaseKey(subject), leaseId);
       }),
-    releaseGlobal: (leaseId) =>
-      guard("release", async () => {
-        await redis.zrem(globalKey, leaseId);
-      }),
+    releaseGlobal: (leaseId) => {
+      // Requests that end in the same turn give their slots back in one ZREM.
+      if (releasing === undefined) {
+        const batch: string[] = [];
+        releasing = {
+          leaseIds: batch,
+          done: new Promise<void>((resolve) => setImmediate(resolve)).then(
+            () => {
+              releasing = undefined;
+              return guard("release", async () => {
+                await redis.zrem(globalKey, ...batch);
+              });
+            },
+          ),
+        };
+      }
+      releasing.leaseIds.push(leaseId);
+      return releasing.done;
+    },
     chargeTokens: (subject, tokens) =>
       guard("charge", async () => {
         if (tokens <= 0) return;

@@ -41,8 +41,11 @@ export interface LimitStore {
     limits: ClientLimits,
     leaseId: string,
   ): Promise<LimitVerdict>;
-  /** Takes one of `limit` global slots as lease `leaseId`; false when all are taken. */
-  acquireGlobal(leaseId: string, limit: number): Promise<boolean>;
+  /**
+   * Takes global slots (at most `limit` held in all) for the first of `leaseIds`, in order, as many as are free;
+   * resolves with how many it took. One call serves a whole queue head: one round trip, not one per request.
+   */
+  acquireGlobal(leaseIds: readonly string[], limit: number): Promise<number>;
   releaseLease(subject: string, leaseId: string): Promise<void>;
   releaseGlobal(leaseId: string): Promise<void>;
   /** Adds prompt + completion tokens to today's (UTC) count of `subject`. */
@@ -176,10 +179,14 @@ export function createLocalLimitStore(
       }
       return Promise.resolve({ ok: true });
     },
-    acquireGlobal(leaseId, limit) {
-      if (global.size >= limit) return Promise.resolve(false);
-      global.add(leaseId);
-      return Promise.resolve(true);
+    acquireGlobal(leaseIds, limit) {
+      let taken = 0;
+      for (const leaseId of leaseIds) {
+        if (global.size >= limit) break;
+        global.add(leaseId);
+        taken++;
+      }
+      return Promise.resolve(taken);
     },
     releaseLease(subject, leaseId) {
       const held = leases.get(subject);

@@ -176,6 +176,36 @@ describe("limits shared through Redis", () => {
     expect(await admin.get(used[0]!)).toBe("120");
   });
 
+  it("admits exactly MAX_CONCURRENT of a burst spread over two replicas, then the queue in order", async () => {
+    const [a, b] = await pair({
+      MAX_CONCURRENT: "5",
+      QUEUE_MAX: "100",
+      QUEUE_TIMEOUT_MS: "5000",
+    });
+    const results: Admission[] = [];
+    const burst = Array.from({ length: 16 }, (_, i) =>
+      Promise.resolve((i % 2 === 0 ? a : b).access.admit(chat("m"))).then(
+        (admission) => {
+          results.push(admission);
+          return admission;
+        },
+      ),
+    );
+    await waitFor(() => results.length === 5);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Each replica asks for its queue head's slots in one script call; together they never take more than 5.
+    expect(ok(results)).toHaveLength(5);
+    expect(await admin.zcard("ollama-proxy:limits:global")).toBe(5);
+    const released = new Set<Admission>();
+    for (let i = 1; i <= 11; i++) {
+      const grant = ok(results).find((held) => !released.has(held))!;
+      released.add(grant);
+      grant.release!(summaryWithTokens(0, 0));
+      await waitFor(() => results.length === 5 + i);
+    }
+    expect(ok(await Promise.all(burst))).toHaveLength(16);
+  });
+
   it("shares the global limit: a request queued on one replica gets the slot the other frees", async () => {
     const [a, b] = await pair({
       MAX_CONCURRENT: "2",

@@ -8,14 +8,18 @@ function slots(limit: number) {
   return {
     held,
     state,
-    tryAcquire: async (leaseId: string) => {
+    tryAcquire: async (leaseIds: readonly string[]) => {
       state.attempts++;
       if (state.delayMs > 0)
         await new Promise((resolve) => setTimeout(resolve, state.delayMs));
       if (state.failing) throw new Error("store down");
-      if (held.size >= limit) return false;
-      held.add(leaseId);
-      return true;
+      let taken = 0;
+      for (const leaseId of leaseIds) {
+        if (held.size >= limit) break;
+        held.add(leaseId);
+        taken++;
+      }
+      return taken;
     },
     giveBack: (leaseId: string) => held.delete(leaseId),
   };
@@ -36,6 +40,29 @@ describe("slot queue", () => {
     expect(await queue.acquire("a")).toMatchObject({ ok: true });
     expect(await queue.acquire("b")).toMatchObject({ ok: true });
     expect([...store.held]).toEqual(["a", "b"]);
+  });
+
+  it("asks for a burst's slots together, one store call per queue head, first come first served", async () => {
+    const store = slots(30);
+    store.state.delayMs = 5;
+    queue = createSlotQueue({
+      ...store,
+      maxWaiting: 100,
+      timeoutMs: 5000,
+      pollMs: 10_000,
+    });
+    const ids = Array.from({ length: 40 }, (_, i) => `r${i}`);
+    const outcomes = ids.map((id) => queue!.acquire(id));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The first arrival asks alone; the 39 that arrived during that call ask together.
+    expect(store.state.attempts).toBeLessThanOrEqual(3);
+    expect([...store.held]).toEqual(ids.slice(0, 30));
+    expect(queue.waiting).toBe(10);
+    for (const id of ids.slice(0, 10)) store.held.delete(id);
+    queue.notify();
+    const settled = await Promise.all(outcomes);
+    expect(settled.every((outcome) => outcome.ok)).toBe(true);
+    expect([...store.held]).toEqual(ids.slice(10));
   });
 
   it("serves waiters first in, first out as slots are freed", async () => {

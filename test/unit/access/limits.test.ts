@@ -113,11 +113,11 @@ describe("in-process limits", () => {
 
   it("hands out global slots up to the limit", async () => {
     fresh();
-    expect(await store.acquireGlobal("1", 2)).toBe(true);
-    expect(await store.acquireGlobal("2", 2)).toBe(true);
-    expect(await store.acquireGlobal("3", 2)).toBe(false);
+    expect(await store.acquireGlobal(["1"], 2)).toBe(1);
+    expect(await store.acquireGlobal(["2", "3"], 2)).toBe(1);
+    expect(await store.acquireGlobal(["3"], 2)).toBe(0);
     await store.releaseGlobal("1");
-    expect(await store.acquireGlobal("3", 2)).toBe(true);
+    expect(await store.acquireGlobal(["3", "4"], 2)).toBe(1);
   });
 
   it("forgets idle clients, so per-IP state stays bounded", async () => {
