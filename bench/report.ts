@@ -152,7 +152,8 @@ export function renderMarkdown(results: BenchResults): string {
       `CPU % is of one core (this machine has ${machine.cpus}); "other CPU %" is what processes outside the ` +
       `benchmark used meanwhile (another job on the machine shows there). ` +
       `Records: ${setup.recordPath} (${num(setup.records.shipped)} shipped, ${num(setup.records.dropped)} dropped ` +
-      `at the last check). "Analytics off": ${setup.analyticsOff}.`,
+      `at the last check). "Analytics off": ${setup.analyticsOff}. Both run with the proxy image's ` +
+      `NODE_OPTIONS=${setup.proxyNodeOptions || "(none)"} (proxy/Dockerfile).`,
   );
 
   out.push("", "### Targets", "");

@@ -163,6 +163,8 @@ export interface BenchResults {
     readonly targets: ReadonlyArray<{ name: TargetName; label: string }>;
     readonly recordPath: string;
     readonly analyticsOff: string;
+    /** NODE_OPTIONS of both variants of our proxy: the image's. */
+    readonly proxyNodeOptions: string;
     readonly records: RecordCounts;
   };
   readonly small: SmallResult[];
@@ -623,6 +625,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         analyticsOff:
           "bench/proxy-core-main.ts: proxy/src/http/proxy.ts's handler with onExchange a no-op (no records, " +
           "no request metrics; body parsing, taps and the in-flight gauge still run)",
+        proxyNodeOptions: stack.proxyNodeOptions,
         records,
       },
       small,

@@ -13,6 +13,16 @@ import {
 } from "../test/helpers/redis-server.ts";
 import { startChild, type Child } from "./processes.ts";
 
+/**
+ * The V8 flags the proxy image sets (proxy/Dockerfile's NODE_OPTIONS): both variants of our proxy run with them,
+ * so that "as shipped" means what the image runs.
+ */
+export async function imageNodeOptions(): Promise<string> {
+  const dockerfile = await readFile(join(ROOT, "proxy/Dockerfile"), "utf8");
+  const match = /\bNODE_OPTIONS=(?:"([^"]*)"|(\S+))/.exec(dockerfile);
+  return match?.[1] ?? match?.[2] ?? "";
+}
+
 export const TARGET_NAMES = [
   "direct",
   "nginx",
@@ -55,6 +65,8 @@ export interface Stack {
   readonly sinkPids: readonly number[];
   readonly targets: readonly Target[];
   readonly recordPath: string;
+  /** NODE_OPTIONS both variants of our proxy run with. */
+  readonly proxyNodeOptions: string;
   /** Waits until the shipped proxy has shipped (or dropped) every record it enqueued; returns the counts. */
   settleRecords(timeoutMs: number): Promise<RecordCounts>;
   close(): Promise<void>;
@@ -159,6 +171,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   try {
     const node = process.execPath;
+    const nodeOptions = await imageNodeOptions();
     const nodeFlags = (name: string) =>
       options.profileDir
         ? [
@@ -218,6 +231,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
                 BENCH_PORT: String(port),
                 BENCH_TARGET: upstreamUrl,
                 BENCH_PROXY_SRC: options.proxySrc,
+                ...(name === "proxy-core" ? { NODE_OPTIONS: nodeOptions } : {}),
               },
               port,
               cpus: options.cpus.target,
@@ -261,6 +275,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
             ],
             {
               env: {
+                NODE_OPTIONS: nodeOptions,
                 PROXY_PORT: String(port),
                 PROXY_HOST: "127.0.0.1",
                 OLLAMA_URL: upstreamUrl,
@@ -295,6 +310,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
     return {
       upstreamUrl,
       upstreamPid: upstream.pid,
+      proxyNodeOptions: options.proxyEnv?.NODE_OPTIONS ?? nodeOptions,
       sinkPids,
       targets,
       recordPath,
