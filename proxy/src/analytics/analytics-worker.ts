@@ -4,9 +4,10 @@
 // own that the main thread sums into /metrics on each scrape.
 import { parentPort, workerData } from "node:worker_threads";
 import { Registry } from "prom-client";
-import { createLogger } from "../logger.ts";
+import { createRelayLogger } from "../logger.ts";
 import { createMetrics } from "../metrics/definitions.ts";
 import type {
+  AnalyticsMessage,
   AnalyticsRequest,
   AnalyticsWorkerData,
 } from "./analytics-thread.ts";
@@ -21,7 +22,9 @@ function run(port: NonNullable<typeof parentPort>): void {
     clientLabel: data.clientLabel,
     processMetrics: false,
   });
-  const logger = createLogger(data.config).child({ thread: "analytics" });
+  const logger = createRelayLogger(data.config.logLevel, (line) =>
+    port.postMessage({ log: line } satisfies AnalyticsMessage),
+  ).child({ thread: "analytics" });
   const pipeline = createAnalyticsPipeline(data.pipeline, { metrics, logger });
   const recorder = createRecorder(data.config, {
     metrics,
@@ -31,7 +34,7 @@ function run(port: NonNullable<typeof parentPort>): void {
   });
 
   const reply = (id: number, value?: unknown) =>
-    port.postMessage({ id, value });
+    port.postMessage({ id, value } satisfies AnalyticsMessage);
   port.on("message", (message: AnalyticsRequest) => {
     switch (message.type) {
       case "exchanges":
@@ -47,10 +50,7 @@ function run(port: NonNullable<typeof parentPort>): void {
         void pipeline.flush(message.timeoutMs).then(() => reply(message.id));
         return;
       case "close":
-        void pipeline.close().then(() => {
-          logger.flush();
-          reply(message.id);
-        });
+        void pipeline.close().then(() => reply(message.id));
         return;
     }
   });

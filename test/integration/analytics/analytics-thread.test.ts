@@ -11,6 +11,7 @@ import {
 import { loadConfig } from "@proxy/config.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 import { combinedMetrics } from "@proxy/metrics/sources.ts";
+import { captureLogger } from "../../fixtures/access/admission.ts";
 import { summary } from "../../fixtures/exchange.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
@@ -32,14 +33,17 @@ afterEach(async () => {
   await loki.close();
 });
 
-function start(spawn?: (url: URL, options: WorkerOptions) => Worker) {
+function start(
+  spawn?: (url: URL, options: WorkerOptions) => Worker,
+  log: { logger: typeof logger; level: string } = { logger, level: "silent" },
+) {
   const thread = startAnalyticsThread(
     {
-      config: loadConfig({ LOKI_URL: loki.url, LOG_LEVEL: "silent" }),
+      config: loadConfig({ LOKI_URL: loki.url, LOG_LEVEL: log.level }),
       pipeline: pipelineOptions({ lokiUrl: loki.url }),
       clientLabel: false,
     },
-    { metrics, logger, spawn },
+    { metrics, logger: log.logger, spawn },
   );
   threads.push(thread);
   return thread;
@@ -139,6 +143,25 @@ describe("analytics thread", () => {
 
     await waitFor(() => requestIds().size === 20, { timeoutMs: 10_000 });
     expect(await thread.metricsJson(2000)).toBeDefined();
+  });
+
+  it("writes its log lines through the request thread's logger, at their level", async () => {
+    const captured = captureLogger();
+    const thread = start(undefined, { logger: captured.logger, level: "info" });
+    await loki.setMode({ kind: "status", status: 500 });
+    thread.record(summary({ requestId: "l-1" }));
+    const warning = await waitFor(
+      () =>
+        captured
+          .lines()
+          .find(
+            (line) =>
+              line.msg === "Loki push failed; retrying with backoff" &&
+              line.thread === "analytics",
+          ),
+      { timeoutMs: 5000 },
+    );
+    expect(warning).toMatchObject({ level: 40, component: "analytics" });
   });
 
   it("ships what was handed over before flush() resolves", async () => {
