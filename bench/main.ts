@@ -2,13 +2,14 @@
 //   node bench/main.ts [--quick] [--reps N] [--out DIR] [--targets a,b] [--scenarios small,stream,paced,large]
 //                      [--pin] [--no-redis] [--profile DIR] [--proxy-src DIR] [--proxy-env K=V,...]
 // Writes DIR/latest.json (every figure) and DIR/latest.md (the tables); DIR defaults to bench/results.
-// --profile runs the Node targets under `node --cpu-prof`, writes <target>.cpuprofile and profile.md (a
-// summary) into DIR, and the tables into DIR too (profiling slows the targets: not for the README).
-// --proxy-src runs the proxy targets from another copy of proxy/src (a change under test); --proxy-env adds
-// environment to the shipped proxy.
+// --profile runs the Node targets under `node --cpu-prof`, writes <target>.cpuprofile (one per thread:
+// <target>.thread-N.cpuprofile) and profile.md (a summary) into DIR, and the tables into DIR too (profiling slows
+// the targets: not for the README).
+// --proxy-src runs the proxy targets from another copy of proxy/src inside the project (a change under test, e.g.
+// in .cache/); --proxy-env adds environment to the shipped proxy.
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
-import { readdir, readFile, writeFile } from "node:fs/promises";
+import { readdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { renderProfile, summarizeProfile } from "./profile-summary.ts";
 import { renderMarkdown, writeReport } from "./report.ts";
@@ -127,16 +128,26 @@ process.stdout.write(renderMarkdown(results));
 process.stderr.write(`bench: wrote ${written.markdown} and ${written.json}\n`);
 
 if (profileDir) {
-  const files = (await readdir(profileDir)).filter((f) =>
-    f.endsWith(".cpuprofile"),
-  );
   const parts: string[] = [];
-  for (const file of files.sort()) {
-    const path = join(profileDir, file);
-    const profile = JSON.parse(await readFile(path, "utf8")) as Parameters<
-      typeof summarizeProfile
-    >[1];
-    parts.push(renderProfile(summarizeProfile(path, profile)));
+  const targets = await readdir(profileDir, { withFileTypes: true });
+  for (const target of targets.filter((entry) => entry.isDirectory())) {
+    const dir = join(profileDir, target.name);
+    const files = (await readdir(dir)).filter((f) => f.endsWith(".cpuprofile"));
+    for (const file of files.sort()) {
+      // CPU.<date>.<time>.<pid>.<thread id>.<seq>.cpuprofile; thread 0 is the main thread.
+      const threadId = file.split(".")[4];
+      const name =
+        threadId === "0"
+          ? `${target.name}.cpuprofile`
+          : `${target.name}.thread-${threadId}.cpuprofile`;
+      const path = join(profileDir, name);
+      await rename(join(dir, file), path);
+      const profile = JSON.parse(await readFile(path, "utf8")) as Parameters<
+        typeof summarizeProfile
+      >[1];
+      parts.push(renderProfile(summarizeProfile(path, profile)));
+    }
+    await rm(dir, { recursive: true, force: true });
   }
   await writeFile(join(profileDir, "profile.md"), parts.join("\n"));
   process.stderr.write(

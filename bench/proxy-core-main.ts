@@ -11,7 +11,10 @@ import { Registry } from "prom-client";
 const src = process.env.BENCH_PROXY_SRC
   ? pathToFileURL(`${process.env.BENCH_PROXY_SRC}/`).href
   : new URL("../proxy/src/", import.meta.url).href;
-const load = <T>(path: string) => import(new URL(path, src).href) as Promise<T>;
+// Compiled by the benchmark (bench/build.ts), the modules are .js like this file.
+const extension = import.meta.url.endsWith(".js") ? ".js" : ".ts";
+const load = <T>(path: string) =>
+  import(new URL(path.replace(/\.ts$/, extension), src).href) as Promise<T>;
 const { createClientIpResolver } =
   await load<typeof import("../proxy/src/http/client-ip.ts")>(
     "http/client-ip.ts",

@@ -11,6 +11,7 @@ import {
   startRedisServer,
   type RedisServer,
 } from "../test/helpers/redis-server.ts";
+import { compileTargets, type CompiledTargets } from "./build.ts";
 import { startChild, type Child } from "./processes.ts";
 
 /**
@@ -164,21 +165,26 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   const children: Child[] = [];
   let redis: RedisServer | undefined;
   let nginxDir: string | undefined;
+  let compiled: CompiledTargets | undefined;
   const close = async () => {
     await Promise.all(children.map((child) => child.stop()));
     await redis?.close();
     if (nginxDir) await rm(nginxDir, { recursive: true, force: true });
+    await compiled?.remove();
   };
   try {
     const node = process.execPath;
     const nodeOptions = await imageNodeOptions();
+    // The Node targets run compiled, as the image runs the proxy (see build.ts).
+    compiled = await compileTargets(
+      ROOT,
+      options.proxySrc ?? join(ROOT, "proxy/src"),
+    );
+    // One directory per target with Node's default file names, which carry the thread id: a target with worker
+    // threads (the proxy's analytics thread) leaves one profile per thread.
     const nodeFlags = (name: string) =>
       options.profileDir
-        ? [
-            "--cpu-prof",
-            `--cpu-prof-dir=${options.profileDir}`,
-            `--cpu-prof-name=${name}.cpuprofile`,
-          ]
+        ? ["--cpu-prof", `--cpu-prof-dir=${join(options.profileDir, name)}`]
         : [];
     const upstreamPort = await freePort();
     const upstream = await startChild(
@@ -221,16 +227,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         case "passthrough":
         case "proxy-core": {
           const port = await freePort();
-          const main = `./${name}-main.ts`;
           const child = await startChild(
             name,
             node,
-            [...nodeFlags(name), here(main)],
+            [...nodeFlags(name), join(compiled.benchDir, `${name}-main.js`)],
             {
               env: {
                 BENCH_PORT: String(port),
                 BENCH_TARGET: upstreamUrl,
-                BENCH_PROXY_SRC: options.proxySrc,
+                BENCH_PROXY_SRC: compiled.proxyDir,
                 ...(name === "proxy-core" ? { NODE_OPTIONS: nodeOptions } : {}),
               },
               port,
@@ -269,10 +274,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           const child = await startChild(
             "proxy",
             node,
-            [
-              ...nodeFlags(name),
-              join(options.proxySrc ?? join(ROOT, "proxy/src"), "main.ts"),
-            ],
+            [...nodeFlags(name), join(compiled.proxyDir, "main.js")],
             {
               env: {
                 NODE_OPTIONS: nodeOptions,
