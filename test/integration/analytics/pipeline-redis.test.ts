@@ -232,6 +232,31 @@ describe("redis outbox → Loki", () => {
     ).toBe(0);
   });
 
+  it("keeps records buffered while Redis refuses writes (maxmemory), then ships each once", async () => {
+    const options = redisOptions();
+    const pipeline = start(options);
+    await client.config("SET", "maxmemory", "1");
+    const ids: string[] = [];
+    try {
+      for (let i = 0; i < 50; i++) {
+        const next = record("oom");
+        ids.push(next.requestId);
+        pipeline.enqueue(next);
+      }
+      await sleep(500);
+      // Refused whole: no entry of a refused batch is in the stream, none is counted lost.
+      expect(await client.xlen(options.streamKey)).toBe(0);
+      expect(loki.entries()).toHaveLength(0);
+      expect(await metricValue(metrics.records, { outcome: "dropped" })).toBe(
+        0,
+      );
+    } finally {
+      await client.config("SET", "maxmemory", "0");
+    }
+    await waitFor(() => missing(loki, ids).length === 0, { timeoutMs: 10_000 });
+    expect(duplicated(loki)).toEqual([]);
+  });
+
   it("counts records MAXLEN trimmed before they were shipped", async () => {
     await loki.fail("down");
     const options = redisOptions({ outboxMax: 100 });
