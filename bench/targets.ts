@@ -31,10 +31,11 @@ export const TARGET_NAMES = [
   "passthrough",
   "proxy",
   "proxy-core",
+  "proxy-metrics",
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
-/** What `npm run bench` measures unless --targets says otherwise (node-pipe is an extra baseline). */
+/** What `npm run bench` measures unless --targets says otherwise (node-pipe and proxy-metrics are extra baselines). */
 export const DEFAULT_TARGETS: readonly TargetName[] = [
   "direct",
   "nginx",
@@ -50,6 +51,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   passthrough: "http-proxy-3 bare",
   proxy: "our proxy",
   "proxy-core": "our proxy, analytics off",
+  "proxy-metrics": "our proxy, metrics only",
 };
 
 export interface Target {
@@ -225,18 +227,32 @@ export async function startStack(options: StackOptions): Promise<Stack> {
         }
         case "node-pipe":
         case "passthrough":
-        case "proxy-core": {
+        case "proxy-core":
+        case "proxy-metrics": {
           const port = await freePort();
           const child = await startChild(
             name,
             node,
-            [...nodeFlags(name), join(compiled.benchDir, `${name}-main.js`)],
+            [
+              ...nodeFlags(name),
+              join(
+                compiled.benchDir,
+                name === "proxy-metrics"
+                  ? "proxy-core-main.js"
+                  : `${name}-main.js`,
+              ),
+            ],
             {
               env: {
                 BENCH_PORT: String(port),
                 BENCH_TARGET: upstreamUrl,
                 BENCH_PROXY_SRC: compiled.proxyDir,
-                ...(name === "proxy-core" ? { NODE_OPTIONS: nodeOptions } : {}),
+                ...(name === "proxy-core" || name === "proxy-metrics"
+                  ? { NODE_OPTIONS: nodeOptions }
+                  : {}),
+                ...(name === "proxy-metrics"
+                  ? { BENCH_ON_EXCHANGE: "metrics" }
+                  : {}),
               },
               port,
               cpus: options.cpus.target,
