@@ -4,7 +4,7 @@
 //
 // Delivery guarantees:
 // - Redis mode: at-least-once. A record is in Redis once its XADD batch is acknowledged (the local buffer before
-//   that is lost on a crash). Entries are XACKed and XDELed only after Loki answered 2xx (or refused them with 400).
+//   that, and the main thread's hand-over of at most 25 ms in analytics-thread.ts, is lost on a crash). Entries are XACKed and XDELed only after Loki answered 2xx (or refused them with 400).
 //   A crash between a 2xx and the ack re-ships those entries later; that is harmless because Loki ignores an entry
 //   whose timestamp and line equal one already in the stream (pkg/chunkenc/unordered.go) and queries merge such
 //   duplicates (pkg/iter heapIterator), and the timestamp and line are fixed at enqueue time.

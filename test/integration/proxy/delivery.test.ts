@@ -108,7 +108,8 @@ describe("record delivery through the proxy", () => {
     await loki.fail("down");
     await sleep(10_000);
     // Crash: no drain, no flush. Records already in Redis must survive; the traffic pauses only while no
-    // proxy listens (the sub-millisecond gap between a response and its XADD is not part of this test).
+    // proxy listens (the gap between a response and its XADD, at most the 25 ms hand-over to the analytics
+    // thread plus one write, is not part of this test).
     await traffic.stop();
     await sleep(300);
     await proxies[0]!.stop("SIGKILL");
