@@ -38,9 +38,11 @@ export type AnalyticsRequest =
   | { readonly type: "flush"; readonly id: number; readonly timeoutMs: number }
   | { readonly type: "close"; readonly id: number };
 
-/** From the thread: an answer to a request, or one of its log lines. */
+/** From the thread: an answer to a request, one of its log lines, or how many exchanges it has taken in. */
 export type AnalyticsMessage =
-  { readonly id: number; readonly value?: unknown } | { readonly log: string };
+  | { readonly id: number; readonly value?: unknown }
+  | { readonly log: string }
+  | { readonly consumed: number };
 
 export interface AnalyticsThread
   extends Recorder, Omit<AnalyticsPipeline, "enqueue"> {
@@ -56,6 +58,8 @@ export interface AnalyticsThreadDeps {
   spawn?: (url: URL, options: WorkerOptions) => Worker;
 }
 
+/** The thread's nice value (Linux): records can wait a few milliseconds, forwarding should not. */
+export const ANALYTICS_THREAD_NICE = 10;
 const RESTART_DELAY_MS = { first: 100, max: 10_000 };
 const YOUNG_GENERATION_MB = 2;
 /**
@@ -75,9 +79,14 @@ export function startAnalyticsThread(
   deps: AnalyticsThreadDeps,
 ): AnalyticsThread {
   const logger = deps.logger.child({ component: "analytics" });
-  /** Bounds what waits for the thread: one turn's records normally, more while it restarts. */
+  /**
+   * Bounds what waits for the thread, here and in its message queue (a thread starved of CPU must not grow the
+   * process without bound): beyond it, records are dropped and counted.
+   */
   const handOverMax = data.pipeline.memoryMax;
   let pending: Exchange[] = [];
+  /** Exchanges posted that the thread has not yet taken in. */
+  let posted = 0;
   let worker: Worker | undefined;
   let closing = false;
   let restartDelayMs = RESTART_DELAY_MS.first;
@@ -97,6 +106,10 @@ export function startAnalyticsThread(
     thread.unref();
     thread.on("message", (message: AnalyticsMessage) => {
       if ("log" in message) return relayLogLine(deps.logger, message.log);
+      if ("consumed" in message) {
+        posted = Math.max(0, posted - message.consumed);
+        return;
+      }
       const settle = waiting.get(message.id);
       waiting.delete(message.id);
       settle?.(message.value);
@@ -107,6 +120,8 @@ export function startAnalyticsThread(
     });
     thread.on("exit", (code) => {
       worker = undefined;
+      // Whatever it had not taken in died with it.
+      posted = 0;
       for (const settle of waiting.values()) settle(undefined);
       waiting.clear();
       if (closing) return;
@@ -128,6 +143,7 @@ export function startAnalyticsThread(
     if (worker === undefined || pending.length === 0) return;
     const exchanges = pending;
     pending = [];
+    posted += exchanges.length;
     worker.postMessage({
       type: "exchanges",
       exchanges,
@@ -161,7 +177,7 @@ export function startAnalyticsThread(
 
   return {
     record(summary, costUsd) {
-      if (pending.length >= handOverMax) {
+      if (pending.length + posted >= handOverMax) {
         deps.metrics.records.inc({ outcome: "enqueued" });
         countDropped(deps.metrics, "memory_full", 1);
         return;

@@ -1,10 +1,12 @@
 // The analytics thread: exchanges handed over by the request thread become records in Loki, the thread's metrics
 // are summed into /metrics without counting process figures twice, and a thread that dies is restarted while
 // the request thread keeps handing over.
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { Worker, type WorkerOptions } from "node:worker_threads";
 import { Registry } from "prom-client";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
+  ANALYTICS_THREAD_NICE,
   startAnalyticsThread,
   type AnalyticsThread,
 } from "@proxy/analytics/analytics-thread.ts";
@@ -36,11 +38,12 @@ afterEach(async () => {
 function start(
   spawn?: (url: URL, options: WorkerOptions) => Worker,
   log: { logger: typeof logger; level: string } = { logger, level: "silent" },
+  memoryMax = 100_000,
 ) {
   const thread = startAnalyticsThread(
     {
       config: loadConfig({ LOKI_URL: loki.url, LOG_LEVEL: log.level }),
-      pipeline: pipelineOptions({ lokiUrl: loki.url }),
+      pipeline: pipelineOptions({ lokiUrl: loki.url, memoryMax }),
       clientLabel: false,
     },
     { metrics, logger: log.logger, spawn },
@@ -163,6 +166,46 @@ describe("analytics thread", () => {
     );
     expect(warning).toMatchObject({ level: 40, component: "analytics" });
   });
+
+  it("bounds what a stalled thread has not taken in, and counts the rest as dropped", async () => {
+    // A thread that takes messages and never processes them: CPU-starved, or stuck.
+    const thread = start(
+      () =>
+        new Worker(
+          `const { parentPort } = require("node:worker_threads");
+          parentPort.on("message", (m) => m.type === "close" && parentPort.postMessage({ id: m.id }));`,
+          { eval: true },
+        ),
+      undefined,
+      50,
+    );
+    for (let i = 0; i < 80; i++)
+      thread.record(summary({ requestId: `s-${i}` }));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    thread.record(summary({ requestId: "s-late" }));
+    const dropped = async () =>
+      (await metrics.recordsDropped.get()).values.find(
+        (value) => value.labels.reason === "memory_full",
+      )?.value;
+    expect(await dropped()).toBe(31);
+  });
+
+  it.skipIf(!existsSync("/proc/thread-self"))(
+    "runs at a lower scheduling priority than the request thread",
+    async () => {
+      const niceValues = () =>
+        readdirSync("/proc/self/task").map((task) => {
+          const stat = readFileSync(`/proc/self/task/${task}/stat`, "utf8");
+          // Fields after the command name, which is in parentheses: nice is field 19 of stat(5).
+          return Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[16]);
+        });
+      expect(niceValues()).not.toContain(ANALYTICS_THREAD_NICE);
+      const thread = start();
+      thread.record(summary({ requestId: "n-1" }));
+      await waitFor(() => requestIds().size === 1, { timeoutMs: 10_000 });
+      expect(niceValues()).toContain(ANALYTICS_THREAD_NICE);
+    },
+  );
 
   it("ships what was handed over before flush() resolves", async () => {
     const thread = start();
