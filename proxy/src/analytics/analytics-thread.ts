@@ -87,6 +87,8 @@ export function startAnalyticsThread(
   let pending: Exchange[] = [];
   /** Exchanges posted that the thread has not yet taken in. */
   let posted = 0;
+  const showBacklog = () =>
+    deps.metrics.analyticsBacklog.set(pending.length + posted);
   let worker: Worker | undefined;
   let closing = false;
   let restartDelayMs = RESTART_DELAY_MS.first;
@@ -108,6 +110,7 @@ export function startAnalyticsThread(
       if ("log" in message) return relayLogLine(deps.logger, message.log);
       if ("consumed" in message) {
         posted = Math.max(0, posted - message.consumed);
+        showBacklog();
         return;
       }
       const settle = waiting.get(message.id);
@@ -122,6 +125,7 @@ export function startAnalyticsThread(
       worker = undefined;
       // Whatever it had not taken in died with it.
       posted = 0;
+      showBacklog();
       for (const settle of waiting.values()) settle(undefined);
       waiting.clear();
       if (closing) return;
@@ -144,6 +148,7 @@ export function startAnalyticsThread(
     const exchanges = pending;
     pending = [];
     posted += exchanges.length;
+    showBacklog();
     worker.postMessage({
       type: "exchanges",
       exchanges,

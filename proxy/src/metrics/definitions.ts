@@ -250,6 +250,11 @@ export function createMetrics(
       labelNames: ["reason"],
       registers,
     }),
+    analyticsBacklog: new Gauge({
+      name: "ollama_proxy_analytics_backlog",
+      help: "Finished requests handed to the analytics thread whose records are not built yet",
+      registers,
+    }),
     outboxDepth: new Gauge({
       name: "ollama_proxy_outbox_depth",
       help: "Analytics records waiting to be shipped to Loki",

@@ -188,6 +188,8 @@ describe("analytics thread", () => {
         (value) => value.labels.reason === "memory_full",
       )?.value;
     expect(await dropped()).toBe(31);
+    // What waits is visible before anything is lost.
+    expect((await metrics.analyticsBacklog.get()).values[0]?.value).toBe(50);
   });
 
   it.skipIf(!existsSync("/proc/thread-self"))(
