@@ -102,7 +102,8 @@ export function proxyInternalsDashboard(): Dashboard {
             title: "Outbox depth",
             description:
               "Records waiting to be shipped to Loki (Redis stream, or memory without Redis). Alert when above " +
-              "100 and growing for 10 minutes.",
+              "100 and growing for 10 minutes. Backlog: finished requests whose records the analytics thread " +
+              "has not built yet (it yields to forwarding on a saturated machine).",
           },
           unit.short,
         ),
@@ -116,6 +117,12 @@ export function proxyInternalsDashboard(): Dashboard {
           prom(
             `max by (instance) (ollama_proxy_outbox_depth{${INSTANCE}})`,
             "{{instance}}",
+          ),
+        )
+        .withTarget(
+          prom(
+            `max by (instance) (ollama_proxy_analytics_backlog{${INSTANCE}})`,
+            "{{instance}} backlog",
           ),
         ),
     )
