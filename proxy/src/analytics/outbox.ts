@@ -3,7 +3,7 @@
 // Owns the Redis connections; knows nothing about Loki.
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
-import type { Metrics } from "../metrics/definitions.ts";
+import { RECORD_DROP_REASONS, type Metrics } from "../metrics/definitions.ts";
 import type { RecordEnvelope } from "./pipeline.ts";
 
 export interface OutboxEntry {
@@ -51,14 +51,7 @@ export interface Outbox {
   close(): Promise<number>;
 }
 
-export type DropReason =
-  | "memory_full"
-  | "rejected_400"
-  | "too_large"
-  | "outbox_trimmed"
-  | "malformed"
-  | "shutdown"
-  | "stdout_error";
+export type DropReason = (typeof RECORD_DROP_REASONS)[number];
 
 /** The one place records are counted as lost: records{outcome="dropped"} and records_dropped{reason}. */
 export function countDropped(

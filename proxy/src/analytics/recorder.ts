@@ -5,6 +5,7 @@ import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
 import type { RecordEnvelope } from "./pipeline.ts";
+import { countDropped } from "./outbox.ts";
 import { buildRecord, toEnvelope, type RecordOptions } from "./record.ts";
 import { createRedactor, DEFAULT_REDACT_PATTERNS } from "./redact.ts";
 
@@ -50,7 +51,7 @@ export function createRecorder(config: Config, deps: RecorderDeps): Recorder {
           });
         deps.enqueue(toEnvelope(record, options.maxLineBytes));
       } catch (error) {
-        deps.metrics.recordsDropped.inc({ reason: "build_failed" });
+        countDropped(deps.metrics, "build_failed", 1);
         deps.logger.error(
           { err: error, request_id: summary.requestId },
           "could not build an analytics record",

@@ -47,6 +47,7 @@ export const RECORD_DROP_REASONS = [
   "shutdown",
   "stdout_error",
   "build_failed",
+  "thread_exit",
 ] as const;
 export const UPSTREAM_ERROR_REASONS = [
   "connect",

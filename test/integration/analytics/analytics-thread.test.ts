@@ -167,15 +167,19 @@ describe("analytics thread", () => {
     expect(warning).toMatchObject({ level: 40, component: "analytics" });
   });
 
-  it("bounds what a stalled thread has not taken in, and counts the rest as dropped", async () => {
+  it("bounds what a stalled thread has not taken in, and counts what dies with it", async () => {
     // A thread that takes messages and never processes them: CPU-starved, or stuck.
+    const spawned: Worker[] = [];
     const thread = start(
-      () =>
-        new Worker(
+      () => {
+        const worker = new Worker(
           `const { parentPort } = require("node:worker_threads");
           parentPort.on("message", (m) => m.type === "close" && parentPort.postMessage({ id: m.id }));`,
           { eval: true },
-        ),
+        );
+        spawned.push(worker);
+        return worker;
+      },
       undefined,
       50,
     );
@@ -183,13 +187,19 @@ describe("analytics thread", () => {
       thread.record(summary({ requestId: `s-${i}` }));
     await new Promise((resolve) => setTimeout(resolve, 100));
     thread.record(summary({ requestId: "s-late" }));
-    const dropped = async () =>
+    const dropped = async (reason: string) =>
       (await metrics.recordsDropped.get()).values.find(
-        (value) => value.labels.reason === "memory_full",
+        (value) => value.labels.reason === reason,
       )?.value;
-    expect(await dropped()).toBe(31);
+    const backlog = async () =>
+      (await metrics.analyticsBacklog.get()).values[0]?.value;
+    expect(await dropped("memory_full")).toBe(31);
     // What waits is visible before anything is lost.
-    expect((await metrics.analyticsBacklog.get()).values[0]?.value).toBe(50);
+    expect(await backlog()).toBe(50);
+
+    await spawned[0]?.terminate();
+    await waitFor(async () => (await dropped("thread_exit")) === 50);
+    expect(await backlog()).toBe(0);
   });
 
   it.skipIf(!existsSync("/proc/thread-self"))(
