@@ -11,8 +11,8 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./http/analytics-api.ts";
 import { createProxyHandler } from "./http/proxy.ts";
-import { createLogger } from "./logger.ts";
-import { createMetrics } from "./metrics/definitions.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
@@ -21,9 +21,10 @@ import { categorizePrompt } from "./analytics/category.ts";
 import { startAnalyticsThread } from "./analytics/analytics-thread.ts";
 import {
   createAnalyticsPipeline,
+  type AnalyticsPipeline,
   type AnalyticsPipelineOptions,
 } from "./analytics/pipeline.ts";
-import { combinedMetrics } from "./metrics/sources.ts";
+import { combinedMetrics, type MetricsJson } from "./metrics/sources.ts";
 
 const VERSION = "0.1.0";
 /** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
@@ -52,6 +53,44 @@ function readConfig(): { config: Config; access: AccessConfig } {
     process.exit(2);
   }
   return { config, access };
+}
+
+interface Recording {
+  readonly recorder: Recorder;
+  readonly lifecycle: Pick<AnalyticsPipeline, "flush" | "close">;
+  /** The analytics thread's metrics, summed into /metrics (none without the thread). */
+  readonly threadMetrics: () => Promise<MetricsJson | undefined>;
+}
+
+/** With Loki, records are built and shipped on a thread of their own; without, each is one stdout line, here. */
+function startRecording(
+  config: Config,
+  options: AnalyticsPipelineOptions,
+  deps: { metrics: Metrics; logger: Logger; clientLabel: boolean },
+): Recording {
+  const { metrics, logger } = deps;
+  if (config.loki.url) {
+    const thread = startAnalyticsThread(
+      { config, pipeline: options, clientLabel: deps.clientLabel },
+      { metrics, logger },
+    );
+    return {
+      recorder: thread,
+      lifecycle: thread,
+      threadMetrics: () => thread.metricsJson(2000),
+    };
+  }
+  const stdout = createAnalyticsPipeline(options, { metrics, logger });
+  return {
+    recorder: createRecorder(config, {
+      metrics,
+      logger,
+      enqueue: (envelope) => stdout.enqueue(envelope),
+      categorize: categorizePrompt,
+    }),
+    lifecycle: stdout,
+    threadMetrics: () => Promise.resolve(undefined),
+  };
 }
 
 function listen(
@@ -120,35 +159,12 @@ async function main(): Promise<void> {
     claimIdleMs: config.claimIdleMs,
     maxLineBytes: config.loki.maxLineBytes,
   };
-  // With Loki, records are built and shipped on a thread of their own; without it each record is one line on
-  // stdout, written here.
-  const analyticsThread = config.loki.url
-    ? startAnalyticsThread(
-        {
-          config,
-          pipeline: pipelineOptions,
-          clientLabel: accessConfig.metricsClientLabel,
-        },
-        { metrics, logger },
-      )
-    : undefined;
-  const stdoutPipeline = analyticsThread
-    ? undefined
-    : createAnalyticsPipeline(pipelineOptions, { metrics, logger });
-  const recorder: Recorder =
-    analyticsThread ??
-    createRecorder(config, {
-      metrics,
-      logger,
-      enqueue: (envelope) => stdoutPipeline?.enqueue(envelope),
-      categorize: categorizePrompt,
-    });
-  const pipeline = analyticsThread ?? stdoutPipeline;
-  const metricsSource = combinedMetrics(registry, () =>
-    analyticsThread
-      ? analyticsThread.metricsJson(2000)
-      : Promise.resolve(undefined),
-  );
+  const recording = startRecording(config, pipelineOptions, {
+    metrics,
+    logger,
+    clientLabel: accessConfig.metricsClientLabel,
+  });
+  const metricsSource = combinedMetrics(registry, recording.threadMetrics);
   const handler = createProxyHandler(
     {
       ollamaUrl: config.ollamaUrl,
@@ -178,7 +194,7 @@ async function main(): Promise<void> {
             access.costOf(model, prompt, completion),
         });
         const usage = summary.tap?.usage;
-        recorder.record(
+        recording.recorder.record(
           summary,
           access.costOf(
             summary.model,
@@ -278,10 +294,10 @@ async function main(): Promise<void> {
       );
     server.closeAllConnections();
     // Records of the drained requests go to Redis (or, without Redis, to Loki) before the process ends.
-    await pipeline?.flush(
+    await recording.lifecycle.flush(
       Math.max(1000, Math.min(10_000, config.shutdownGraceMs)),
     );
-    await pipeline?.close();
+    await recording.lifecycle.close();
     poller.close();
     handler.close();
     await access.close();
