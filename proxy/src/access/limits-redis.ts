@@ -82,16 +82,40 @@ export interface RedisLimitStoreOptions {
   readonly now?: () => number;
 }
 
-interface Script {
-  readonly source: string;
-  sha: string | undefined;
-}
+/**
+ * The caller's connection with the scripts defined: ioredis runs each by EVALSHA and sends the source when Redis
+ * answers NOSCRIPT (a restarted Redis has forgotten it).
+ */
+type LimitsRedis = Redis & {
+  limitsAdmit(
+    rateKey: string,
+    leaseKey: string,
+    tokensKey: string,
+    ...args: Array<string | number>
+  ): Promise<[string, number, string?]>;
+  limitsAcquireGlobal(
+    globalKey: string,
+    ...args: Array<string | number>
+  ): Promise<number>;
+  /** One key per lease: the number of keys comes first. */
+  limitsRenew(
+    numberOfKeys: number,
+    ...keysAndArgs: Array<string | number>
+  ): Promise<number>;
+};
 
 /** Uses `redis` (owned by the caller) for every call; close() leaves the connection alone. */
 export function createRedisLimitStore(
-  redis: Redis,
+  connection: Redis,
   options: RedisLimitStoreOptions,
 ): LimitStore {
+  connection.defineCommand("limitsAdmit", { numberOfKeys: 3, lua: ADMIT });
+  connection.defineCommand("limitsAcquireGlobal", {
+    numberOfKeys: 1,
+    lua: ACQUIRE_GLOBAL,
+  });
+  connection.defineCommand("limitsRenew", { lua: RENEW });
+  const redis = connection as LimitsRedis;
   const prefix = options.keyPrefix ?? "ollama-proxy:limits:";
   const now = options.now ?? Date.now;
   const ttl = options.leaseTtlMs;
@@ -101,11 +125,6 @@ export function createRedisLimitStore(
     `${prefix}tokens:${subject}:${day}`;
   const globalKey = `${prefix}global`;
   let releasing: { leaseIds: string[]; done: Promise<void> } | undefined;
-  const scripts = {
-    admit: { source: ADMIT, sha: undefined } as Script,
-    acquireGlobal: { source: ACQUIRE_GLOBAL, sha: undefined } as Script,
-    renew: { source: RENEW, sha: undefined } as Script,
-  };
 
   /** Fails at once unless connected: with the offline queue off, nothing waits for a reconnect. */
   const guard = async <T>(what: string, call: () => Promise<T>): Promise<T> => {
@@ -121,40 +140,21 @@ export function createRedisLimitStore(
     }
   };
 
-  /** EVALSHA, loading the script once per connection (a restarted Redis has forgotten it: NOSCRIPT). */
-  const run = async (
-    script: Script,
-    keys: string[],
-    args: Array<string | number>,
-  ): Promise<unknown> => {
-    if (script.sha !== undefined) {
-      try {
-        return await redis.evalsha(script.sha, keys.length, ...keys, ...args);
-      } catch (error) {
-        if (!(error instanceof Error) || !error.message.includes("NOSCRIPT"))
-          throw error;
-      }
-    }
-    script.sha = (await redis.script("LOAD", script.source)) as string;
-    return redis.evalsha(script.sha, keys.length, ...keys, ...args);
-  };
-
   return {
     admit: (subject, limits, leaseId) =>
       guard("admit", async () => {
         const day = utcDay(now());
-        const reply = (await run(
-          scripts.admit,
-          [rateKey(subject), leaseKey(subject), tokensKey(subject, day)],
-          [
-            limits.requestsPerMinute,
-            limits.tokensPerDay,
-            limits.concurrent,
-            leaseId,
-            ttl,
-            WINDOW_MS,
-          ],
-        )) as [string, number, string?];
+        const reply = await redis.limitsAdmit(
+          rateKey(subject),
+          leaseKey(subject),
+          tokensKey(subject, day),
+          limits.requestsPerMinute,
+          limits.tokensPerDay,
+          limits.concurrent,
+          leaseId,
+          ttl,
+          WINDOW_MS,
+        );
         const [verdict, redisNow] = reply;
         switch (verdict) {
           case "ok":
@@ -185,12 +185,9 @@ export function createRedisLimitStore(
     acquireGlobal: (leaseIds, limit) =>
       guard("acquire", async () => {
         if (leaseIds.length === 0) return 0;
-        const reply = await run(
-          scripts.acquireGlobal,
-          [globalKey],
-          [limit, ttl, ...leaseIds],
+        return Number(
+          await redis.limitsAcquireGlobal(globalKey, limit, ttl, ...leaseIds),
         );
-        return Number(reply);
       }),
     releaseLease: (subject, leaseId) =>
       guard("release", async () => {
@@ -231,12 +228,13 @@ export function createRedisLimitStore(
     renew: (leases) =>
       guard("renew", async () => {
         if (leases.length === 0) return;
-        await run(
-          scripts.renew,
-          leases.map((lease) =>
+        await redis.limitsRenew(
+          leases.length,
+          ...leases.map((lease) =>
             lease.subject === undefined ? globalKey : leaseKey(lease.subject),
           ),
-          [ttl, ...leases.map((lease) => lease.leaseId)],
+          ttl,
+          ...leases.map((lease) => lease.leaseId),
         );
       }),
     close: () => Promise.resolve(),

@@ -206,6 +206,37 @@ describe("limits shared through Redis", () => {
     expect(ok(await Promise.all(burst))).toHaveLength(16);
   });
 
+  it("runs its scripts again after Redis forgot them (SCRIPT FLUSH, as after a restart)", async () => {
+    const [a] = await pair({
+      MAX_CONCURRENT: "1",
+      QUEUE_MAX: "0",
+      LIMIT_REQUESTS_PER_MINUTE: "5",
+      LIMITS_LEASE_TTL_MS: "1000",
+    });
+    const first = await a.access.admit(chat("m", {}, "10.3.3.1"));
+    expect(first.ok).toBe(true);
+    await admin.script("FLUSH");
+    // Renewals keep the slot past its TTL only if the renew script still runs.
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Had the admit or acquire script failed, "open" would serve this from the per-process store instead.
+    expect(await a.access.admit(chat("m", {}, "10.3.3.2"))).toMatchObject({
+      ok: false,
+      reason: "queue_full",
+    });
+    (first as Granted).release!(summaryWithTokens(0, 0));
+    await admin.script("FLUSH");
+    const next = await waitFor(async () => {
+      const admission = await a.access.admit(chat("m", {}, "10.3.3.2"));
+      return admission.ok ? admission : undefined;
+    });
+    next.release!(summaryWithTokens(0, 0));
+    expect(
+      await counterValue(a.registry, "ollama_proxy_rejected_total", {
+        reason: "redis_unavailable",
+      }),
+    ).toBe(0);
+  });
+
   it("shares the global limit: a request queued on one replica gets the slot the other frees", async () => {
     const [a, b] = await pair({
       MAX_CONCURRENT: "2",
