@@ -165,6 +165,10 @@ async function main(): Promise<void> {
     clientLabel: accessConfig.metricsClientLabel,
   });
   const metricsSource = combinedMetrics(registry, recording.threadMetrics);
+  const exchangeMetricOptions = {
+    clientLabel: accessConfig.metricsClientLabel,
+    clientLabelOf: (client: string) => access.clientLabelOf(client),
+  };
   const handler = createProxyHandler(
     {
       ollamaUrl: config.ollamaUrl,
@@ -187,21 +191,15 @@ async function main(): Promise<void> {
       stripCredentials: (headers) => access.stripCredentials(headers),
       resolveAlias: (model) => access.resolveAlias(model),
       onExchange: (summary) => {
-        recordExchange(metrics, summary, {
-          clientLabel: accessConfig.metricsClientLabel,
-          clientLabelOf: (client) => access.clientLabelOf(client),
-          costOf: (model, prompt, completion) =>
-            access.costOf(model, prompt, completion),
-        });
+        // Priced once, for the cost metric and the record.
         const usage = summary.tap?.usage;
-        recording.recorder.record(
-          summary,
-          access.costOf(
-            summary.model,
-            usage?.promptTokens ?? 0,
-            usage?.completionTokens ?? 0,
-          ),
+        const costUsd = access.costOf(
+          summary.model,
+          usage?.promptTokens ?? 0,
+          usage?.completionTokens ?? 0,
         );
+        recordExchange(metrics, summary, exchangeMetricOptions, costUsd);
+        recording.recorder.record(summary, costUsd);
       },
       onModelsChanged: () => poller.refreshModels(),
     },

@@ -7,12 +7,6 @@ export interface RecordOptions {
   readonly clientLabel: boolean;
   /** Bounded client label: the configured client names, anything else "_other". */
   readonly clientLabelOf: (client: string) => string;
-  /** Estimated cost of the tokens (PRICING_FILE); undefined when the model has no price. */
-  readonly costOf?: (
-    model: string,
-    promptTokens: number,
-    completionTokens: number,
-  ) => number | undefined;
 }
 
 /** Parse-error series of every inference endpoint exist at 0 from the start, so that rate() sees the first one. */
@@ -21,10 +15,12 @@ export function initializeRequestMetrics(metrics: Metrics): void {
     metrics.parseErrors.inc({ endpoint, reason: "unparsable" }, 0);
 }
 
+/** `costUsd`: the estimated cost of the exchange's tokens (PRICING_FILE), undefined when its model has no price. */
 export function recordExchange(
   metrics: Metrics,
   summary: ExchangeSummary,
   options: RecordOptions,
+  costUsd?: number,
 ): void {
   const { modelLabel: model, route } = summary;
   const endpoint = route.endpoint;
@@ -53,15 +49,10 @@ export function recordExchange(
   }
   const usage = summary.tap?.usage;
   if (!usage || !route.inference) return;
-  const cost = options.costOf?.(
-    summary.model,
-    usage.promptTokens ?? 0,
-    usage.completionTokens ?? 0,
-  );
-  if (cost !== undefined && cost > 0) {
+  if (costUsd !== undefined && costUsd > 0) {
     metrics.estimatedCost.inc(
       { model, client: options.clientLabelOf(summary.client) },
-      cost,
+      costUsd,
     );
   }
   if (usage.promptTokens)
