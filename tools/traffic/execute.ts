@@ -162,6 +162,30 @@ function createOllama(
   });
 }
 
+/** Counts an ollama-js stream's chunks and final token counts; aborts it after a few chunks when asked to. */
+async function readNativeStream<
+  Part extends { done: boolean; eval_count: number; prompt_eval_count: number },
+>(
+  stream: AsyncIterable<Part> & { abort(): void },
+  hasOutput: (part: Part) => boolean,
+  observed: Observation,
+  firstToken: () => void,
+  abortNow: boolean,
+): Promise<void> {
+  for await (const part of stream) {
+    observed.chunks++;
+    if (hasOutput(part)) firstToken();
+    if (part.done) {
+      observed.outputTokens = part.eval_count;
+      observed.inputTokens = part.prompt_eval_count;
+    }
+    if (abortNow && observed.chunks >= ABORT_AFTER_CHUNKS && !part.done) {
+      stream.abort();
+      throw new InjectedAbort();
+    }
+  }
+}
+
 async function sendNative(
   plan: RequestPlan,
   client: Ollama,
@@ -179,18 +203,13 @@ async function sendNative(
         stream: true,
         options,
       });
-      for await (const part of stream) {
-        observed.chunks++;
-        if (part.message.content || part.message.thinking) firstToken();
-        if (part.done) {
-          observed.outputTokens = part.eval_count;
-          observed.inputTokens = part.prompt_eval_count;
-        }
-        if (abortNow && observed.chunks >= ABORT_AFTER_CHUNKS && !part.done) {
-          stream.abort();
-          throw new InjectedAbort();
-        }
-      }
+      await readNativeStream(
+        stream,
+        (part) => Boolean(part.message.content || part.message.thinking),
+        observed,
+        firstToken,
+        abortNow,
+      );
       return;
     }
     case "chat": {
@@ -213,18 +232,13 @@ async function sendNative(
         options,
       };
       const stream = await client.generate(request);
-      for await (const part of stream) {
-        observed.chunks++;
-        if (part.response || part.thinking) firstToken();
-        if (part.done) {
-          observed.outputTokens = part.eval_count;
-          observed.inputTokens = part.prompt_eval_count;
-        }
-        if (abortNow && observed.chunks >= ABORT_AFTER_CHUNKS && !part.done) {
-          stream.abort();
-          throw new InjectedAbort();
-        }
-      }
+      await readNativeStream(
+        stream,
+        (part) => Boolean(part.response || part.thinking),
+        observed,
+        firstToken,
+        abortNow,
+      );
       return;
     }
     case "generate": {
