@@ -12,6 +12,7 @@ import {
   displayName,
   fixedColor,
   labelVariable,
+  proxyInstanceVariable,
   prom,
   promInstant,
   promTable,
@@ -60,14 +61,7 @@ export function overviewDashboard(): Dashboard {
     .timezone("browser")
     .tooltip(DashboardCursorSync.Crosshair)
     .link(stackLinks())
-    .withVariable(
-      labelVariable(
-        "instance",
-        "Proxy",
-        'label_values(up{job="ollama-proxy"}, instance)',
-        "Proxy instances scraped by Prometheus (job ollama-proxy).",
-      ),
-    )
+    .withVariable(proxyInstanceVariable())
     .withVariable(
       labelVariable(
         "model",

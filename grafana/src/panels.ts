@@ -352,6 +352,16 @@ export function labelVariable(
     .current({ selected: true, text: ["All"], value: ["$__all"] });
 }
 
+/** The `$instance` dropdown of the dashboards built on the proxy's /metrics. */
+export function proxyInstanceVariable(): QueryVariableBuilder {
+  return labelVariable(
+    "instance",
+    "Proxy",
+    'label_values(up{job="ollama-proxy"}, instance)',
+    "Proxy instances scraped by Prometheus (job ollama-proxy).",
+  );
+}
+
 /** The dropdown linking the stack's dashboards to each other, keeping time range and variables. */
 export function stackLinks(): DashboardLinkBuilder {
   return new DashboardLinkBuilder("Ollama dashboards")

@@ -12,7 +12,7 @@ import {
   UID,
   bars,
   fixedColor,
-  labelVariable,
+  proxyInstanceVariable,
   prom,
   promInstant,
   stackLinks,
@@ -37,14 +37,7 @@ export function proxyInternalsDashboard(): Dashboard {
     .timezone("browser")
     .tooltip(DashboardCursorSync.Crosshair)
     .link(stackLinks())
-    .withVariable(
-      labelVariable(
-        "instance",
-        "Proxy",
-        'label_values(up{job="ollama-proxy"}, instance)',
-        "Proxy instances scraped by Prometheus (job ollama-proxy).",
-      ),
-    );
+    .withVariable(proxyInstanceVariable());
 
   // ------------------------------------------------------------------------------------ record pipeline
   builder
