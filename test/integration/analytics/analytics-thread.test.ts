@@ -219,6 +219,30 @@ describe("analytics thread", () => {
     },
   );
 
+  it("hands exchanges over in batches, not one message per request", async () => {
+    let handOvers = 0;
+    const thread = start((url, options) => {
+      const worker = new Worker(url, options);
+      const post = worker.postMessage.bind(worker);
+      worker.postMessage = (message: { type?: string }) => {
+        if (message.type === "exchanges") handOvers++;
+        post(message);
+      };
+      return worker;
+    });
+    // One exchange per millisecond or so, as requests finish.
+    const startedAt = performance.now();
+    for (let i = 0; i < 100; i++) {
+      thread.record(summary({ requestId: `h-${i}` }));
+      await new Promise((resolve) => setTimeout(resolve, 1));
+    }
+    const elapsedMs = performance.now() - startedAt;
+    await waitFor(() => requestIds().size === 100, { timeoutMs: 10_000 });
+    // One message per 25 ms, each waking the thread once (a slow machine stretches the loop, not the rule).
+    expect(handOvers).toBeLessThanOrEqual(Math.ceil(elapsedMs / 25) + 2);
+    expect(handOvers).toBeLessThan(100);
+  });
+
   it("ships what was handed over before flush() resolves", async () => {
     const thread = start();
     for (let i = 0; i < 50; i++)

@@ -184,6 +184,31 @@ describe("batching", () => {
     expect(h.pushes.map((p) => p.lines.length)).toEqual([10, 10, 5]);
   });
 
+  it("reads a steady trickle a few times per batch, not once per record", async () => {
+    const h = harness({ batchMaxRecords: 1000, batchWaitMs: 300 });
+    let takes = 0;
+    const take = h.outbox.take.bind(h.outbox);
+    h.outbox.take = (...args) => {
+      takes++;
+      return take(...args);
+    };
+    h.shipper.start();
+    const startedAt = performance.now();
+    for (let i = 0; i < 150; i++) {
+      h.outbox.enqueue({
+        timeMs: Date.now(),
+        requestId: `t${i}`,
+        line: `{"request_id":"t${i}"}`,
+      });
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+    const elapsedMs = performance.now() - startedAt;
+    await waitFor(() => shippedLines(h).length === 150, { timeoutMs: 5000 });
+    // Each read is a Redis round trip in production: after a short read the shipper waits takeGapMs (50 ms).
+    expect(takes).toBeLessThanOrEqual(Math.ceil(elapsedMs / 50) + 10);
+    expect(takes).toBeLessThan(150);
+  });
+
   it("cuts batches at batchMaxBytes", async () => {
     const line = (i: number) =>
       JSON.stringify({ request_id: `r${i}`, pad: "x".repeat(200) });
