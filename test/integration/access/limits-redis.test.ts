@@ -206,6 +206,30 @@ describe("limits shared through Redis", () => {
     expect(ok(await Promise.all(burst))).toHaveLength(16);
   });
 
+  it("gives back the global slots of requests that end in the same turn with one ZREM", async () => {
+    const [a] = await pair({ MAX_CONCURRENT: "5" });
+    const held = ok(
+      await Promise.all(
+        Array.from({ length: 5 }, (_, i) =>
+          Promise.resolve(a.access.admit(chat("m", {}, `10.4.4.${i}`))),
+        ),
+      ),
+    );
+    expect(held).toHaveLength(5);
+    const zremCalls = async () =>
+      Number(
+        /cmdstat_zrem:calls=(\d+)/.exec(
+          String(await admin.info("commandstats")),
+        )?.[1] ?? 0,
+      );
+    const before = await zremCalls();
+    for (const grant of held) grant.release!(summaryWithTokens(0, 0));
+    await waitFor(
+      async () => (await admin.zcard("ollama-proxy:limits:global")) === 0,
+    );
+    expect((await zremCalls()) - before).toBe(1);
+  });
+
   it("runs its scripts again after Redis forgot them (SCRIPT FLUSH, as after a restart)", async () => {
     const [a] = await pair({
       MAX_CONCURRENT: "1",
