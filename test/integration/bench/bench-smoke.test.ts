@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { afterAll, describe, expect, it } from "vitest";
+import { imageNodeOptions } from "../../../bench/targets.ts";
 
 const MAIN = fileURLToPath(new URL("../../../bench/main.ts", import.meta.url));
 const TARGETS = ["direct", "nginx", "passthrough", "proxy", "proxy-core"];
@@ -42,7 +43,7 @@ interface Results {
     >;
   }>;
   large: { targets: Record<string, { latencyP50Ms: Summary; failed: number }> };
-  setup: { records: { shipped: number } };
+  setup: { records: { shipped: number }; proxyNodeOptions: string };
   targets: Array<{ target: string; measured: string }>;
 }
 
@@ -105,6 +106,10 @@ describe.skipIf(missing.length > 0)("bench --quick", () => {
     // Records flowed to the fake Loki: the record path was exercised, not stdout.
     expect(results.setup.records.shipped).toBeGreaterThan(0);
     expect(results.targets.length).toBeGreaterThan(0);
+    // "As shipped": our proxy ran with the image's V8 flags, read from proxy/Dockerfile.
+    const imageFlags = await imageNodeOptions();
+    expect(imageFlags).not.toBe("");
+    expect(results.setup.proxyNodeOptions).toBe(imageFlags);
 
     const markdown = await readFile(join(out, "latest.md"), "utf8");
     for (const heading of [
