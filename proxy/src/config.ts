@@ -1,5 +1,6 @@
 // The only reader of process.env. Parses every setting once, fails fast with one line per bad variable, and
 // returns a frozen Config. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
+import proxyaddr from "proxy-addr";
 import { z } from "zod";
 
 const LOG_LEVELS = [
@@ -140,12 +141,24 @@ const trustedProxies = z
   .string()
   .trim()
   .optional()
-  .transform((value) =>
-    (value ?? "")
+  .transform((value, ctx) => {
+    const entries = (value ?? "")
       .split(",")
       .map((entry) => entry.trim())
-      .filter((entry) => entry !== ""),
-  );
+      .filter((entry) => entry !== "");
+    // proxy-addr's own compiler is the judge of what it accepts; its throw becomes a message naming the setting.
+    try {
+      proxyaddr.compile(entries);
+    } catch (error) {
+      ctx.issues.push({
+        code: "custom",
+        input: value,
+        message: `expected addresses, CIDRs or loopback/linklocal/uniquelocal (${(error as Error).message})`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
 
 const Env = z.object({
   PROXY_PORT: port("PROXY_PORT").default(11434),

@@ -3,6 +3,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
+import { childEnv } from "./child-env.ts";
 import { freePort } from "./free-port.ts";
 import { waitFor } from "./wait-for.ts";
 
@@ -26,14 +27,13 @@ export async function startProxy(
 ): Promise<ProxyProcess> {
   const port = env.PROXY_PORT ? Number(env.PROXY_PORT) : await freePort();
   const child = spawn(process.execPath, [MAIN], {
-    env: {
-      PATH: process.env.PATH ?? "",
+    env: childEnv({
       PROXY_HOST: "127.0.0.1",
       LOG_LEVEL: "info",
       POLL_INTERVAL_MS: "500",
       ...env,
       PROXY_PORT: String(port),
-    },
+    }),
     stdio: ["ignore", "pipe", "pipe"],
   });
   const lines: Array<Record<string, unknown>> = [];

@@ -5,6 +5,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
 import { Redis } from "ioredis";
+import { childEnv } from "../../helpers/child-env.ts";
 import {
   afterAll,
   afterEach,
@@ -286,8 +287,9 @@ describe("limits shared through Redis", () => {
       parseExposition(await b.registry.metrics()),
       "ollama_proxy_queue_wait_seconds_sum",
     );
+    // It waited at least as long as the slot was held, and was not left to its 5 s timeout.
     expect(sum).toBeGreaterThan(0.25);
-    expect(sum).toBeLessThan(2);
+    expect(sum).toBeLessThan(5);
   });
 
   it("gives a SIGKILLed replica's slots back after the lease TTL, not before", async () => {
@@ -298,13 +300,12 @@ describe("limits shared through Redis", () => {
       QUEUE_TIMEOUT_MS: "10000",
     };
     const child = spawn(process.execPath, [CHILD], {
-      env: {
-        PATH: process.env.PATH ?? "",
+      env: childEnv({
         REDIS_URL: redis.url,
         HOLD: "3",
         CLIENT_IP: "10.9.9.9",
         ...env,
-      },
+      }),
       stdio: ["ignore", "pipe", "pipe"],
     });
     children.push(child);
@@ -336,10 +337,10 @@ describe("limits shared through Redis", () => {
         const next = await survivor.access.admit(chat("m", {}, "10.9.9.9"));
         return next.ok ? next : undefined;
       },
-      { timeoutMs: 5000, intervalMs: 50 },
+      // Leases that outlived their owner would never come back: the wait below is ten TTLs.
+      { timeoutMs: 10_000, intervalMs: 50 },
     );
     expect(Date.now() - killedAt).toBeGreaterThan(100);
-    expect(Date.now() - killedAt).toBeLessThan(2500);
     back.release!(summaryWithTokens(0, 0));
     // The global slots came back too: three requests fit again.
     const again = await Promise.all([
@@ -356,13 +357,15 @@ describe("when Redis fails", () => {
     const { access, registry } = replica({
       LIMIT_REQUESTS_PER_MINUTE: "3",
       LIMITS_ON_REDIS_ERROR: "open",
+      LIMITS_REDIS_TIMEOUT_MS: "2000",
     });
     expect((await access.admit(chat("m"))).ok).toBe(true);
     await redis.kill("SIGKILL");
     const started = Date.now();
     const admissions = [];
     for (let i = 0; i < 5; i++) admissions.push(await access.admit(chat("m")));
-    expect(Date.now() - started).toBeLessThan(1000);
+    // A refused connection is known at once: had each admission waited out the Redis timeout, this is 10 s.
+    expect(Date.now() - started).toBeLessThan(5000);
     // The per-process fallback still holds the client to 3 per minute.
     expect(ok(admissions)).toHaveLength(3);
     expect(admissions[4]).toMatchObject({ ok: false, reason: "rate_limited" });
@@ -388,12 +391,14 @@ describe("when Redis fails", () => {
     const { access } = replica({
       LIMIT_REQUESTS_PER_MINUTE: "100",
       LIMITS_ON_REDIS_ERROR: "closed",
+      LIMITS_REDIS_TIMEOUT_MS: "10000",
     });
     expect((await access.admit(chat("m"))).ok).toBe(true);
     await redis.kill("SIGKILL");
     const started = Date.now();
     const refused = await access.admit(chat("m"));
-    expect(Date.now() - started).toBeLessThan(500);
+    // At once: not after the 10 s Redis timeout.
+    expect(Date.now() - started).toBeLessThan(5000);
     expect(refused).toMatchObject({
       ok: false,
       status: 503,
@@ -427,7 +432,8 @@ describe("when Redis fails", () => {
       status: 503,
       reason: "redis_unavailable",
     });
-    expect(Date.now() - started).toBeLessThan(1000);
+    // Not after its 20 s queue timeout.
+    expect(Date.now() - started).toBeLessThan(10_000);
   });
 
   it("a hung Redis (SIGSTOP) delays an admission by at most LIMITS_REDIS_TIMEOUT_MS", async () => {
@@ -443,8 +449,9 @@ describe("when Redis fails", () => {
       const admission = await access.admit(chat("m"));
       const elapsed = Date.now() - started;
       expect(admission.ok).toBe(true);
+      // Bounded by the setting (a hung Redis would otherwise hold the request until SIGCONT).
       expect(elapsed).toBeGreaterThanOrEqual(150);
-      expect(elapsed).toBeLessThan(1000);
+      expect(elapsed).toBeLessThan(5000);
       expect(
         await counterValue(registry, "ollama_proxy_rejected_total", {
           reason: "redis_unavailable",
@@ -458,13 +465,13 @@ describe("when Redis fails", () => {
   it("a Redis that never answered: bounded wait at start, then open serves and closed refuses", async () => {
     const nobody = `redis://127.0.0.1:${await freePort()}`;
     const open = replica(
-      { LIMIT_REQUESTS_PER_MINUTE: "5", LIMITS_REDIS_TIMEOUT_MS: "200" },
+      { LIMIT_REQUESTS_PER_MINUTE: "5", LIMITS_REDIS_TIMEOUT_MS: "1000" },
       nobody,
     );
     const closed = replica(
       {
         LIMIT_REQUESTS_PER_MINUTE: "5",
-        LIMITS_REDIS_TIMEOUT_MS: "200",
+        LIMITS_REDIS_TIMEOUT_MS: "1000",
         LIMITS_ON_REDIS_ERROR: "closed",
       },
       nobody,
@@ -475,11 +482,11 @@ describe("when Redis fails", () => {
       ok: false,
       status: 503,
     });
-    expect(Date.now() - started).toBeLessThan(1500);
-    // The start-up wait is paid once, not on every request.
+    expect(Date.now() - started).toBeLessThan(10_000);
+    // The start-up wait is paid once, not on every request: paid again, these three would take 3 s.
     const again = Date.now();
     for (let i = 0; i < 3; i++) await open.access.admit(chat("m"));
-    expect(Date.now() - again).toBeLessThan(150);
+    expect(Date.now() - again).toBeLessThan(1500);
     const warning = open.log
       .lines()
       .find((line) => String(line.msg).startsWith("limits: redis unavailable"));

@@ -203,7 +203,7 @@ describe("analytics thread", () => {
   });
 
   it.skipIf(!existsSync("/proc/thread-self"))(
-    "runs at a lower scheduling priority than the request thread",
+    `runs at a lower scheduling priority than the request thread${existsSync("/proc/thread-self") ? "" : " (skipped: per-thread nice needs Linux's /proc/thread-self)"}`,
     async () => {
       const niceValues = () =>
         readdirSync("/proc/self/task").map((task) => {

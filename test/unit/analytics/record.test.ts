@@ -22,9 +22,10 @@ const options = (overrides: Partial<RecordOptions> = {}): RecordOptions => ({
 
 describe("buildRecord", () => {
   it("writes the documented fields with numbers as numbers and units in the names", () => {
-    const record = buildRecord(summary(), options());
+    const exchange = summary();
+    const record = buildRecord(exchange, options());
     expect(record).toEqual({
-      time: 1_795_000_000_000,
+      time: exchange.startedAtMs,
       request_id: "req-1",
       endpoint: "/api/chat",
       api: "ollama",
