@@ -14,7 +14,6 @@ import {
   createMetricsEndpoint,
   type MetricsSource,
 } from "./http/metrics-endpoint.ts";
-import { pathOf } from "./upstream/routes.ts";
 
 export interface AppOptions {
   readonly ollamaUrl: string;
@@ -35,13 +34,13 @@ export type RequestListener = (
   res: ServerResponse,
 ) => void;
 
-/** True for requests the proxy answers itself rather than forwarding to Ollama. */
+/** True for requests the proxy answers itself rather than forwarding to Ollama. `path` is canonical. */
 export function isOwnRoute(
-  req: IncomingMessage,
+  method: string | undefined,
+  path: string,
   serveMetrics: boolean,
 ): boolean {
-  if (req.method !== "GET" && req.method !== "HEAD") return false;
-  const path = pathOf(req.url ?? "/");
+  if (method !== "GET" && method !== "HEAD") return false;
   return (
     path === "/healthz" ||
     path === "/readyz" ||

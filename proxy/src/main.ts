@@ -11,6 +11,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./http/analytics-api.ts";
 import { createProxyHandler } from "./http/proxy.ts";
+import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
@@ -243,8 +244,13 @@ async function main(): Promise<void> {
       ),
     },
     (req, res) => {
-      if (isOwnRoute(req, serveMetrics)) app(req, res);
-      else handler.handle(req, res);
+      // Parsed once: a target that is not canonical never reaches the proxy's own routes (the handler refuses
+      // it with 400 and records it).
+      const target = parseRequestTarget(req.url ?? "/");
+      if (target.ok && isOwnRoute(req.method, target.path, serveMetrics)) {
+        req.url = target.originForm;
+        app(req, res);
+      } else handler.handle(req, res, target);
     },
   );
   server.timeout = 0;

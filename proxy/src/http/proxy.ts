@@ -37,7 +37,13 @@ import {
   parseJsonObject,
   withIncludeUsage,
 } from "../upstream/request.ts";
-import { matchRoute, pathOf } from "../upstream/routes.ts";
+import {
+  apiFamilyOf,
+  overrideHeaderOf,
+  parseRequestTarget,
+  type RequestTarget,
+} from "../upstream/request-target.ts";
+import { caseVariantOf, matchRoute, otherRoute } from "../upstream/routes.ts";
 import type { RequestInfo, Route } from "../upstream/types.ts";
 
 export interface ProxyOptions {
@@ -98,7 +104,12 @@ export interface ProxyDeps {
 }
 
 export interface ProxyHandler {
-  handle(req: IncomingMessage, res: ServerResponse): void;
+  /** `target` is req.url parsed (main.ts parses it once to dispatch); parsed here when not given. */
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target?: RequestTarget,
+  ): void;
   /** Exchanges still in flight. */
   readonly active: number;
   /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still running. */
@@ -172,6 +183,22 @@ function upstreamErrorReason(
     default:
       return "other";
   }
+}
+
+/** Why a request must not be forwarded as it is, whatever it asks (see upstream/request-target.ts). */
+function refusalOf(
+  req: IncomingMessage,
+  method: string,
+  target: RequestTarget,
+): string | undefined {
+  if (!target.ok) return `request target refused: ${target.reason}`;
+  const variant = caseVariantOf(method, target.path);
+  if (variant)
+    return `request target refused: paths are case-sensitive (did you mean ${variant}?)`;
+  const override = overrideHeaderOf(req.headers);
+  if (override)
+    return `request refused: the ${override} header is not accepted`;
+  return undefined;
 }
 
 export function createProxyHandler(
@@ -596,8 +623,15 @@ export function createProxyHandler(
   };
 
   return {
-    handle(req, res) {
-      const route = matchRoute(req.method ?? "GET", pathOf(req.url ?? "/"));
+    handle(req, res, target = parseRequestTarget(req.url ?? "/")) {
+      // Every decision below is taken on the path Ollama will route; a target with another reading is refused.
+      const method = req.method ?? "GET";
+      const refusal = refusalOf(req, method, target);
+      const route =
+        target.ok && !refusal
+          ? matchRoute(method, target.path)
+          : otherRoute(apiFamilyOf(req.url ?? "/"));
+      if (target.ok) req.url = target.originForm;
       const ex: Exchange = {
         id: requestIdOf(req),
         route,
@@ -626,7 +660,9 @@ export function createProxyHandler(
       res.setHeader("X-Request-Id", ex.id);
       res.on("finish", () => finish(req, { kind: "completed" }));
       res.on("close", () => finish(req, { kind: "client_closed" }));
-      if (route.readsBody) {
+      if (refusal) {
+        reject(req, res, ex, 400, refusal, "bad_request_target");
+      } else if (route.readsBody) {
         readBody(req, res, ex);
       } else {
         admitAndForward(req, res, ex, undefined).catch((error: unknown) =>

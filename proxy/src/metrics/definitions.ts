@@ -56,6 +56,7 @@ export const UPSTREAM_ERROR_REASONS = [
   "other",
 ] as const;
 export const REJECT_REASONS = [
+  "bad_request_target",
   "body_too_large",
   "unauthorized",
   "forbidden_model",

@@ -94,6 +94,13 @@ const BLOB = build("/api/blobs/:digest", { op: "blob" });
 const MODEL = build("/v1/models/:model", { op: "models", api: "openai" });
 const OTHER_V1 = build("other", { op: "other", api: "openai" });
 const OTHER = build("other", { op: "other" });
+const OTHER_ANTHROPIC = build("other", { op: "other", api: "anthropic" });
+
+/** The `other` route of an API family: for requests refused before any route could be read from them. */
+export function otherRoute(api: Api): Route {
+  if (api === "openai") return OTHER_V1;
+  return api === "anthropic" ? OTHER_ANTHROPIC : OTHER;
+}
 
 /**
  * Maps a request to its route. `path` is the URL path without the query. Unknown paths share one
@@ -113,8 +120,19 @@ export function matchRoute(method: string, path: string): Route {
   return path.startsWith("/v1/") ? OTHER_V1 : OTHER;
 }
 
-/** The path part of a request URL, without parsing the whole URL (hot path). */
-export function pathOf(url: string): string {
-  const query = url.indexOf("?");
-  return query === -1 ? url : url.slice(0, query);
+/**
+ * The endpoint a path names in another letter case (`/API/Pull` → `/api/pull`), if any. gin matches case
+ * exactly, but a case-insensitive server in front of Ollama would not: such a path is refused, not judged as
+ * an unknown route.
+ */
+export function caseVariantOf(
+  method: string,
+  path: string,
+): string | undefined {
+  const lower = path.toLowerCase();
+  if (lower === path) return undefined;
+  const route = matchRoute(method, lower);
+  if (route.op === "other") return undefined;
+  const known = matchRoute(method, path);
+  return known.op === "other" ? lower : undefined;
 }
