@@ -78,15 +78,23 @@ export interface AccessDeps {
 
 export const OTHER_CLIENT = "_other";
 
-/** Routes that change what Ollama has installed (reference/ollama-api.md §8): admin keys only. */
-const ADMIN_OPS: ReadonlySet<Op> = new Set([
+/**
+ * Routes that change what Ollama has installed (reference/ollama-api.md §8) or act on the server's ollama.com
+ * account (sign it out for everyone, show it): admin keys only.
+ */
+export const ADMIN_OPS: ReadonlySet<Op> = new Set([
   "pull",
   "push",
   "create",
   "copy",
   "delete",
   "blob",
+  "me",
+  "signout",
 ]);
+
+/** Ollama's web search and fetch spend the account's quota: admin keys, and keys with `web: true`. */
+export const WEB_OPS: ReadonlySet<Op> = new Set(["web_search", "web_fetch"]);
 
 const WWW_AUTHENTICATE = { "WWW-Authenticate": 'Bearer realm="ollama-proxy"' };
 const FILE_DEBOUNCE_MS = 200;
@@ -614,7 +622,13 @@ export function createAccessControl(
           return deny(
             403,
             "admin_required",
-            "model management (pull, push, create, copy, delete, blobs) needs an admin API key",
+            "model management (pull, push, create, copy, delete, blobs) and the server's account (me, signout) need an admin API key",
+          );
+        if (WEB_OPS.has(route.op) && key.role !== "admin" && !key.web)
+          return deny(
+            403,
+            "admin_required",
+            "web search and fetch need an admin API key or a key with web: true",
           );
         if (route.inference && key.models !== undefined) {
           const refused = checkModel(key, context);

@@ -26,7 +26,14 @@ const LIMIT_FIELDS = {
   concurrent: "concurrent",
 } as const satisfies Record<string, keyof ClientLimits>;
 
-const ENTRY_FIELDS = new Set(["name", "role", "hash", "models", "limits"]);
+const ENTRY_FIELDS = new Set([
+  "name",
+  "role",
+  "hash",
+  "models",
+  "limits",
+  "web",
+]);
 
 const isObject = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
@@ -67,7 +74,7 @@ function readEntry(
   for (const field of Object.keys(raw))
     if (!ENTRY_FIELDS.has(field))
       problems.push(
-        `${where}: unknown field ${fieldName(field)} (expected name, role, hash, models, limits)`,
+        `${where}: unknown field ${fieldName(field)} (expected name, role, hash, models, limits, web)`,
       );
   if (typeof name !== "string" || !KEY_NAME.test(name))
     problems.push(
@@ -81,6 +88,10 @@ function readEntry(
   if (!digest)
     problems.push(
       `${where}.hash: expected "sha256:<64 hex digits>" (create one with: npm run keys -- add NAME)`,
+    );
+  if (raw.web !== undefined && typeof raw.web !== "boolean")
+    problems.push(
+      `${where}.web: expected true or false (may use Ollama's web search and fetch, which spend the account's quota)`,
     );
   let models: string[] | undefined;
   if (raw.models !== undefined) {
@@ -131,6 +142,7 @@ function readEntry(
     digest,
     models: models ? Object.freeze(models) : undefined,
     limits: Object.freeze(limits),
+    web: raw.web === true,
   });
 }
 

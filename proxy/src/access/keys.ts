@@ -17,6 +17,8 @@ export interface KeyEntry {
   readonly models: readonly string[] | undefined;
   /** Per-key overrides of the LIMIT_* defaults; 0 means unlimited. */
   readonly limits: Partial<ClientLimits>;
+  /** May use Ollama's web search and fetch (they spend the server's ollama.com quota); admin keys always may. */
+  readonly web?: boolean;
 }
 
 /** Prefix of generated secrets: makes a leaked key recognisable to secret scanners and to people. */

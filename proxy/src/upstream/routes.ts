@@ -30,6 +30,12 @@ const SPECS: Record<string, RouteSpec> = {
   "GET /api/version": { op: "version" },
   "HEAD /api/version": { op: "version" },
   "GET /api/status": { op: "status" },
+  // The server's ollama.com account (server/routes.go GenerateRoutes): admin keys only (access-control.ts).
+  "POST /api/me": { op: "me" },
+  "POST /api/signout": { op: "signout" },
+  "POST /api/experimental/web_search": { op: "web_search" },
+  "POST /api/experimental/web_fetch": { op: "web_fetch" },
+  "GET /api/experimental/model-recommendations": { op: "recommendations" },
   "GET /": { op: "root" },
   "HEAD /": { op: "root" },
   "POST /v1/chat/completions": {
@@ -63,6 +69,8 @@ const SPECS: Record<string, RouteSpec> = {
     inference: true,
   },
   "GET /v1/models": { op: "models", api: "openai" },
+  // Multipart audio in: counted and timed by its own endpoint, no token counts.
+  "POST /v1/audio/transcriptions": { op: "transcriptions", api: "openai" },
   // Ollama ≥ 0.35 "System One" structured scoring (ollama-js systemone()): counted and timed, no token counts.
   "POST /v1/systemone": { op: "other", api: "openai", readsBody: true },
 };
@@ -91,6 +99,7 @@ export const INFERENCE_ENDPOINTS: readonly string[] = [...EXACT.values()]
   .map((route) => route.endpoint);
 
 const BLOB = build("/api/blobs/:digest", { op: "blob" });
+const USER_KEY = build("/api/user/keys/:encodedKey", { op: "signout" });
 const MODEL = build("/v1/models/:model", { op: "models", api: "openai" });
 const OTHER_V1 = build("other", { op: "other", api: "openai" });
 const OTHER = build("other", { op: "other" });
@@ -111,6 +120,13 @@ export function matchRoute(method: string, path: string): Route {
   if (exact) return exact;
   if (path.startsWith("/api/blobs/") && path.indexOf("/", 11) === -1)
     return BLOB;
+  if (
+    method === "DELETE" &&
+    path.startsWith("/api/user/keys/") &&
+    path.length > 15 &&
+    path.indexOf("/", 15) === -1
+  )
+    return USER_KEY;
   if (
     path.startsWith("/v1/models/") &&
     path.length > 11 &&

@@ -26,6 +26,12 @@ export type Op =
   | "models"
   | "status"
   | "root"
+  | "me"
+  | "signout"
+  | "web_search"
+  | "web_fetch"
+  | "recommendations"
+  | "transcriptions"
   | "other";
 
 export interface Route {

@@ -83,6 +83,28 @@ describe("access control", () => {
   const key = (name: string) => bearer(keys.secrets[name]!);
 
   describe("with keys", () => {
+    it.each(["/api/experimental/web_search", "/api/experimental/web_fetch"])(
+      "%s needs an admin key or a key with web: true",
+      async (path) => {
+        await keys.write([
+          { name: "web", models: ["llama3.*", "gpt-4o"] },
+          { name: "ops", role: "admin" },
+          { name: "searcher", web: true },
+        ]);
+        const control = build();
+        const context = (name: string) =>
+          contextFor("POST", path, { headers: key(name) });
+        expect(refused(await control.admit(context("web")))).toMatchObject({
+          status: 403,
+          reason: "admin_required",
+        });
+        expect(granted(await control.admit(context("searcher"))).client).toBe(
+          "searcher",
+        );
+        expect(granted(await control.admit(context("ops"))).client).toBe("ops");
+      },
+    );
+
     it("refuses a request without a key or with a wrong one (401), on native and /v1 routes", async () => {
       const control = build();
       for (const context of [
@@ -153,6 +175,9 @@ describe("access control", () => {
       ["DELETE", "/api/delete", { model: "llama3.2" }],
       ["POST", "/api/blobs/sha256:" + "a".repeat(64), undefined],
       ["HEAD", "/api/blobs/sha256:" + "a".repeat(64), undefined],
+      ["POST", "/api/me", undefined],
+      ["POST", "/api/signout", undefined],
+      ["DELETE", "/api/user/keys/c3NoLWVkMjU1MTk", undefined],
     ])("%s %s needs an admin key", async (method, path, body) => {
       const control = build();
       const context = (name: string) =>
