@@ -7,6 +7,7 @@ import express, {
   type Response,
   type Router,
 } from "express";
+import type { HostPolicy } from "./http/allowed-hosts.ts";
 import type { Admission } from "./http/proxy.ts";
 import type { Logger } from "./logger.ts";
 import { createReadyz, healthz } from "./http/health.ts";
@@ -88,10 +89,17 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   return app;
 }
 
-/** A server that only answers /metrics (METRICS_PORT). */
-export function createMetricsApp(source: MetricsSource): express.Express {
+/** A server that only answers /metrics (METRICS_PORT), to the names the host policy allows. */
+export function createMetricsApp(
+  source: MetricsSource,
+  hostAllowed: HostPolicy,
+): express.Express {
   const app = express();
   app.disable("x-powered-by");
+  app.use((req: Request, res: Response, next: NextFunction) => {
+    if (hostAllowed(req.headers.host)) return next();
+    res.status(403).json({ error: "host not allowed" });
+  });
   app.get("/metrics", createMetricsEndpoint(source));
   app.use((_req: Request, res: Response) => {
     res.status(404).json({ error: "not found" });

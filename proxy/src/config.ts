@@ -2,6 +2,7 @@
 // returns a frozen Config. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
+import { isValidAllowedHost } from "./http/allowed-hosts.ts";
 
 const LOG_LEVELS = [
   "fatal",
@@ -160,13 +161,46 @@ const trustedProxies = z
     return entries;
   });
 
+/** ALLOWED_HOSTS: comma-separated names, `*.`-suffixes or IPs served besides the local ones; `*` = any. */
+const allowedHosts = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value, ctx) => {
+    const entries = (value ?? "")
+      .split(",")
+      .map((entry) => entry.trim())
+      .filter((entry) => entry !== "");
+    const bad = entries.filter((entry) => !isValidAllowedHost(entry));
+    if (bad.length > 0) {
+      ctx.issues.push({
+        code: "custom",
+        input: value,
+        message: `expected host names, *.suffixes, IPs or * (not ${bad.join(", ")})`,
+      });
+      return z.NEVER;
+    }
+    return entries;
+  });
+
+/** ANALYTICS_TOKEN: the bearer token of the analytics API when API keys are off (it serves every prompt). */
+const analyticsToken = z
+  .string()
+  .trim()
+  .optional()
+  .transform((value) => (value === "" ? undefined : value))
+  .refine((value) => value === undefined || value.length >= 16, {
+    error: "expected at least 16 characters (make up generates one)",
+  });
+
 const Env = z.object({
   PROXY_PORT: port("PROXY_PORT").default(11434),
   PROXY_HOST: z
     .string()
     .trim()
     .min(1, { error: "expected a bind address" })
-    .default("0.0.0.0"),
+    // Like Ollama's own default: only this machine. The image sets 0.0.0.0 (Docker publishes the port).
+    .default("127.0.0.1"),
   OLLAMA_URL: httpUrl("the Ollama base URL").default("http://127.0.0.1:11435"),
   METRICS_PORT: port("METRICS_PORT").optional(),
   LOG_LEVEL: z
@@ -216,6 +250,8 @@ const Env = z.object({
   REDACT_PATTERNS: redactPatterns,
   CLIENT_HEADER: headerName,
   TRUSTED_PROXIES: trustedProxies,
+  ALLOWED_HOSTS: allowedHosts,
+  ANALYTICS_TOKEN: analyticsToken,
 });
 
 type RawConfig = z.infer<typeof Env>;
@@ -271,6 +307,10 @@ export interface Config {
   };
   readonly clientHeader: string | undefined;
   readonly trustedProxies: readonly string[];
+  /** Host names served besides the local ones (DNS-rebinding guard); ["*"] turns the check off. */
+  readonly allowedHosts: readonly string[];
+  /** Bearer token of the analytics API when API keys are off; without it (and keys off) the API is closed. */
+  readonly analyticsToken: string | undefined;
 }
 
 export class ConfigError extends Error {
@@ -357,6 +397,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     redact: { defaults: raw.REDACT_DEFAULTS, patterns: raw.REDACT_PATTERNS },
     clientHeader: raw.CLIENT_HEADER,
     trustedProxies: raw.TRUSTED_PROXIES,
+    allowedHosts: raw.ALLOWED_HOSTS,
+    analyticsToken: raw.ANALYTICS_TOKEN,
   };
   return deepFreeze(config);
 }

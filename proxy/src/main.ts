@@ -10,7 +10,8 @@ import { createAccessControl } from "./access/access-control.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./http/analytics-api.ts";
-import { createProxyHandler } from "./http/proxy.ts";
+import { createHostPolicy } from "./http/allowed-hosts.ts";
+import { createProxyHandler, refusalOf } from "./http/proxy.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./metrics/definitions.ts";
@@ -127,6 +128,7 @@ async function main(): Promise<void> {
     metrics,
     logger,
     redisUrl: config.redisUrl,
+    adminToken: config.analyticsToken,
   });
   initializeRequestMetrics(metrics);
   metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
@@ -170,6 +172,7 @@ async function main(): Promise<void> {
     clientLabel: accessConfig.metricsClientLabel,
     clientLabelOf: (client: string) => access.clientLabelOf(client),
   };
+  const hostAllowed = createHostPolicy({ allowedHosts: config.allowedHosts });
   const handler = createProxyHandler(
     {
       ollamaUrl: config.ollamaUrl,
@@ -191,6 +194,7 @@ async function main(): Promise<void> {
       admit: (context) => access.admit(context),
       stripCredentials: (headers) => access.stripCredentials(headers),
       resolveAlias: (model) => access.resolveAlias(model),
+      hostAllowed,
       onExchange: (summary) => {
         // Priced once, for the cost metric and the record.
         const usage = summary.tap?.usage;
@@ -247,7 +251,11 @@ async function main(): Promise<void> {
       // Parsed once: a target that is not canonical never reaches the proxy's own routes (the handler refuses
       // it with 400 and records it).
       const target = parseRequestTarget(req.url ?? "/");
-      if (target.ok && isOwnRoute(req.method, target.path, serveMetrics)) {
+      if (
+        target.ok &&
+        isOwnRoute(req.method, target.path, serveMetrics) &&
+        !refusalOf(req, req.method ?? "GET", target, hostAllowed)
+      ) {
         req.url = target.originForm;
         app(req, res);
       } else handler.handle(req, res, target);
@@ -257,7 +265,9 @@ async function main(): Promise<void> {
   const address = await listen(server, config.port, config.host, "PROXY_PORT");
   let metricsServer: http.Server | undefined;
   if (config.metricsPort !== undefined) {
-    metricsServer = http.createServer(createMetricsApp(metricsSource));
+    metricsServer = http.createServer(
+      createMetricsApp(metricsSource, hostAllowed),
+    );
     await listen(
       metricsServer,
       config.metricsPort,

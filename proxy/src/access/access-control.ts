@@ -2,7 +2,7 @@
 // (admin-only model management, allowed models), and how much (per-client limits, global concurrency with a
 // wait queue). Shared through Redis when it is configured, per process otherwise. Owns its Redis connection,
 // the file watchers and the lease-renewal timer; never logs a key, a hash or a header value.
-import { randomUUID } from "node:crypto";
+import { randomUUID, timingSafeEqual } from "node:crypto";
 import { readFileSync, watch, type FSWatcher } from "node:fs";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import { basename, dirname } from "node:path";
@@ -22,6 +22,7 @@ import { isModelKeySpelling, resolveAlias } from "./aliases.ts";
 import { createSlotQueue, type SlotQueue } from "./concurrency.ts";
 import {
   createKeyRing,
+  digestOf,
   extractKey,
   stripKeyHeaders,
   type KeyEntry,
@@ -56,8 +57,8 @@ export interface AccessControl {
     completionTokens: number,
   ): number | undefined;
   /**
-   * For the proxy's own admin endpoints (e.g. /analytics, which serves prompts): ok for an admin key, 401/403
-   * otherwise; always ok when keys are off.
+   * For the proxy's own admin endpoints (/analytics, which serves every prompt): ok for an admin key or the
+   * admin token (ANALYTICS_TOKEN), 401/403 otherwise. Never open: with keys off and no token it refuses all.
    */
   authorizeAdmin(headers: IncomingHttpHeaders): Admission;
   /** Removes the key headers (only when keys are on: otherwise they are the client's business with Ollama). */
@@ -74,9 +75,13 @@ export interface AccessDeps {
   readonly redisUrl?: string;
   /** Watch the files named in the config and reload on change (default true). */
   readonly watchFiles?: boolean;
+  /** ANALYTICS_TOKEN: a bearer token that opens the proxy's admin endpoints, with keys on or off. */
+  readonly adminToken?: string;
 }
 
 export const OTHER_CLIENT = "_other";
+/** The `client` of requests authorised by ANALYTICS_TOKEN. */
+export const ADMIN_TOKEN_CLIENT = "analytics-token";
 
 /**
  * Routes that change what Ollama has installed (reference/ollama-api.md §8) or act on the server's ollama.com
@@ -161,6 +166,8 @@ export function createAccessControl(
 ): AccessControl {
   const { metrics, logger } = deps;
   const keysEnabled = config.keysFile !== undefined;
+  const adminTokenDigest =
+    deps.adminToken !== undefined ? digestOf(deps.adminToken) : undefined;
   let ring: KeyRing = createKeyRing(config.keys);
   let aliases: ReadonlyMap<string, string> = config.aliases;
   let pricer: Pricer | undefined = config.pricing
@@ -644,7 +651,22 @@ export function createAccessControl(
       return admitInference(context, key, limits);
     },
     authorizeAdmin(headers) {
-      if (!keysEnabled) return { ok: true };
+      const presented = extractKey(headers);
+      if (
+        adminTokenDigest &&
+        presented !== undefined &&
+        timingSafeEqual(digestOf(presented), adminTokenDigest)
+      )
+        return { ok: true, client: ADMIN_TOKEN_CLIENT };
+      if (!keysEnabled)
+        return deny(
+          401,
+          "unauthorized",
+          adminTokenDigest
+            ? "missing or wrong token: send Authorization: Bearer <ANALYTICS_TOKEN>"
+            : "closed: set ANALYTICS_TOKEN (make up generates one) or turn API keys on",
+          WWW_AUTHENTICATE,
+        );
       const identity = identify(headers);
       if ("refused" in identity) return identity.refused;
       if (identity.key.role !== "admin")

@@ -14,6 +14,7 @@ import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 import { createModelRewriter, rewriteModelField } from "../access/aliases.ts";
 import { sendError } from "../errors.ts";
+import type { HostPolicy } from "./allowed-hosts.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import {
@@ -101,6 +102,8 @@ export interface ProxyDeps {
   readonly stripCredentials?: (headers: IncomingHttpHeaders) => void;
   /** MODEL_ALIASES: the real model behind a client-facing name. */
   readonly resolveAlias?: (model: string) => string | undefined;
+  /** ALLOWED_HOSTS and Ollama's local names: the DNS-rebinding guard. Absent: every Host is served. */
+  readonly hostAllowed?: HostPolicy;
 }
 
 export interface ProxyHandler {
@@ -185,19 +188,45 @@ function upstreamErrorReason(
   }
 }
 
-/** Why a request must not be forwarded as it is, whatever it asks (see upstream/request-target.ts). */
-function refusalOf(
+interface Refusal {
+  readonly status: number;
+  readonly message: string;
+  readonly reason: "bad_request_target" | "host_not_allowed";
+}
+
+/** Why a request must not be forwarded, whatever it asks (upstream/request-target.ts, http/allowed-hosts.ts). */
+export function refusalOf(
   req: IncomingMessage,
   method: string,
   target: RequestTarget,
-): string | undefined {
-  if (!target.ok) return `request target refused: ${target.reason}`;
+  hostAllowed: HostPolicy | undefined,
+): Refusal | undefined {
+  const bad = (message: string): Refusal => ({
+    status: 400,
+    message,
+    reason: "bad_request_target",
+  });
+  if (!target.ok) return bad(`request target refused: ${target.reason}`);
+  // RFC 9112 §3.2: more than one Host is answered 400; Node would keep the first and a server behind the last.
+  let hosts = 0;
+  for (let i = 0; i < req.rawHeaders.length; i += 2)
+    if (req.rawHeaders[i]!.toLowerCase() === "host") hosts++;
+  if (hosts > 1) return bad("request refused: more than one Host header");
+  const host = target.authority ?? req.headers.host;
+  if (hostAllowed && !hostAllowed(host))
+    return {
+      status: 403,
+      message: `host not allowed: ${JSON.stringify(host ?? "")} is not a local name; add it to ALLOWED_HOSTS to serve it`,
+      reason: "host_not_allowed",
+    };
   const variant = caseVariantOf(method, target.path);
   if (variant)
-    return `request target refused: paths are case-sensitive (did you mean ${variant}?)`;
+    return bad(
+      `request target refused: paths are case-sensitive (did you mean ${variant}?)`,
+    );
   const override = overrideHeaderOf(req.headers);
   if (override)
-    return `request refused: the ${override} header is not accepted`;
+    return bad(`request refused: the ${override} header is not accepted`);
   return undefined;
 }
 
@@ -626,7 +655,7 @@ export function createProxyHandler(
     handle(req, res, target = parseRequestTarget(req.url ?? "/")) {
       // Every decision below is taken on the path Ollama will route; a target with another reading is refused.
       const method = req.method ?? "GET";
-      const refusal = refusalOf(req, method, target);
+      const refusal = refusalOf(req, method, target, deps.hostAllowed);
       const route =
         target.ok && !refusal
           ? matchRoute(method, target.path)
@@ -661,7 +690,7 @@ export function createProxyHandler(
       res.on("finish", () => finish(req, { kind: "completed" }));
       res.on("close", () => finish(req, { kind: "client_closed" }));
       if (refusal) {
-        reject(req, res, ex, 400, refusal, "bad_request_target");
+        reject(req, res, ex, refusal.status, refusal.message, refusal.reason);
       } else if (route.readsBody) {
         readBody(req, res, ex);
       } else {

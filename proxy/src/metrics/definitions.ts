@@ -57,6 +57,7 @@ export const UPSTREAM_ERROR_REASONS = [
 ] as const;
 export const REJECT_REASONS = [
   "bad_request_target",
+  "host_not_allowed",
   "body_too_large",
   "unauthorized",
   "forbidden_model",

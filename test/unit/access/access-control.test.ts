@@ -360,8 +360,39 @@ describe("access control", () => {
     });
   });
 
-  it("leaves admin endpoints open when keys are off", () => {
-    expect(build({}, false).authorizeAdmin({})).toEqual({ ok: true });
+  it("keeps admin endpoints closed when keys are off and no token is set", () => {
+    expect(build({}, false).authorizeAdmin({})).toMatchObject({
+      ok: false,
+      status: 401,
+    });
+  });
+
+  it("opens admin endpoints to ANALYTICS_TOKEN, with keys on or off, and to nothing else", async () => {
+    const token = "t0ken-of-at-least-16-chars";
+    for (const withKeys of [false, true]) {
+      const control = createAccessControl(
+        loadAccessConfig(withKeys ? { API_KEYS_FILE: keys.file } : {}),
+        { metrics: telemetry.metrics, logger: log.logger, adminToken: token },
+      );
+      expect(
+        control.authorizeAdmin({ authorization: `Bearer ${token}` }),
+      ).toEqual({
+        ok: true,
+        client: "analytics-token",
+      });
+      expect(control.authorizeAdmin({ "x-api-key": token }).ok).toBe(true);
+      expect(
+        control.authorizeAdmin({ authorization: `Bearer ${token}x` }),
+      ).toMatchObject({
+        ok: false,
+        status: 401,
+      });
+      expect(control.authorizeAdmin({})).toMatchObject({
+        ok: false,
+        status: 401,
+      });
+      await control.close();
+    }
   });
 
   describe("limits", () => {
