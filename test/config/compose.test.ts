@@ -48,10 +48,17 @@ function composeAvailable(): { ok: boolean; reason: string } {
 const compose = composeAvailable();
 const skipped = compose.ok ? "" : ` (skipped: ${compose.reason})`;
 
-/** `docker compose … config` with the documented defaults (.env.example) instead of a developer's .env. */
+/**
+ * `docker compose … config` with the documented defaults (.env.example) instead of a developer's .env, plus the
+ * secrets `make up` generates (.env.example leaves them empty on purpose).
+ */
 function composeConfig(
   files: string[],
   extra: string[],
+  secrets: Record<string, string> = {
+    GRAFANA_ADMIN_PASSWORD: "generated-for-the-test",
+    ANALYTICS_TOKEN: "generated-for-the-test-0123",
+  },
 ): { status: number; output: string } {
   const args = [
     "compose",
@@ -61,7 +68,11 @@ function composeConfig(
     "config",
     ...extra,
   ];
-  return run("docker", args);
+  const env = { ...process.env };
+  delete env.GRAFANA_ADMIN_PASSWORD;
+  delete env.ANALYTICS_TOKEN;
+  delete env.PUBLISH_ADDRESS;
+  return run("docker", args, { env: { ...env, ...secrets } });
 }
 
 const VARIANTS: [string, string[]][] = [
@@ -74,6 +85,30 @@ describe.skipIf(!compose.ok)(`docker compose config${skipped}`, () => {
   it.each(VARIANTS)("%s is valid (config -q)", (_, files) => {
     const { status, output } = composeConfig(files, ["-q"]);
     expect(status, output).toBe(0);
+  });
+
+  it.each(VARIANTS)(
+    "%s publishes every port on 127.0.0.1 with the documented defaults",
+    (_, files) => {
+      const { status, output } = composeConfig(files, ["--format", "json"]);
+      expect(status, output).toBe(0);
+      const services = asDict(
+        asDict(JSON.parse(output) as unknown, "config").services,
+        "services",
+      );
+      for (const [name, service] of Object.entries(services))
+        for (const port of asList(asDict(service, name).ports).filter(isDict))
+          expect(
+            asString(port.host_ip),
+            `${name} → ${String(port.target)}`,
+          ).toBe("127.0.0.1");
+    },
+  );
+
+  it("refuses to start Grafana without a generated admin password: admin/admin never works", () => {
+    const { status, output } = composeConfig(["compose.yaml"], ["-q"], {});
+    expect(status).not.toBe(0);
+    expect(output).toMatch(/GRAFANA_ADMIN_PASSWORD.*is not set - run make up/);
   });
 
   it.each(VARIANTS)(

@@ -2,6 +2,7 @@
 // by testcontainers' DockerComposeEnvironment, waiting on every healthcheck. Owns the compose project: down()
 // removes its containers, networks and volumes, also when `up` itself failed; serviceLogs() is what a failing
 // run prints.
+import { randomBytes } from "node:crypto";
 import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
@@ -76,8 +77,18 @@ async function docker(
   });
 }
 
+/**
+ * The secrets `make up` generates into .env: compose refuses to start Grafana without a password. Generated per
+ * run and handed to every compose command through the environment, as make up's .env would.
+ */
+function ensureGeneratedSecrets(): void {
+  process.env.GRAFANA_ADMIN_PASSWORD ||= randomBytes(16).toString("hex");
+  process.env.ANALYTICS_TOKEN ||= randomBytes(16).toString("hex");
+}
+
 /** The stack, not started yet: up() builds the proxy image and waits until every service reports healthy. */
 export function createStack(options: StackOptions): Stack {
+  ensureGeneratedSecrets();
   const files = composeFiles(options.offline);
   const composeArgs = (args: string[]) => [
     "compose",

@@ -245,7 +245,8 @@ describe.skipIf(images.unavailable !== undefined)(
         grafana = createGrafanaClient(
           await stack.url("grafana"),
           env.GF_SECURITY_ADMIN_USER ?? "admin",
-          env.GF_SECURITY_ADMIN_PASSWORD ?? "admin",
+          // The password generated for this run (compose has no default): the only one that logs in.
+          env.GF_SECURITY_ADMIN_PASSWORD ?? "",
         );
         return grafana;
       };
@@ -280,6 +281,20 @@ describe.skipIf(images.unavailable !== undefined)(
           );
           expect((health.body as { status?: string }).status).toBe("OK");
         });
+
+      grafanaIt(
+        `admin/admin never logs in; the generated password does${skipNote}`,
+        async () => {
+          const g = await grafanaReady();
+          expect((await g.get("/api/user")).status).toBe(200);
+          const guess = createGrafanaClient(
+            await stack.url("grafana"),
+            "admin",
+            "admin",
+          );
+          expect((await guess.get("/api/user")).status).toBe(401);
+        },
+      );
 
       grafanaIt(
         `every provisioned dashboard is present${skipNote}`,

@@ -16,7 +16,9 @@ describe("loadConfig", () => {
     const config = loadConfig({});
     expect(config).toMatchObject({
       port: 11434,
-      host: "0.0.0.0",
+      host: "127.0.0.1",
+      allowedHosts: [],
+      analyticsToken: undefined,
       ollamaUrl: "http://127.0.0.1:11435",
       metricsPort: undefined,
       logLevel: "info",
@@ -61,6 +63,14 @@ describe("loadConfig", () => {
     ["CAPTURE_PROMPTS", "some", "full, truncate or none"],
     ["REDIS_URL", "http://x", "redis://"],
     ["REDACT_PATTERNS", '{"bad":"("}', "not a valid regex"],
+    ["TRUSTED_PROXIES", "not-an-ip", "addresses, CIDRs"],
+    [
+      "ALLOWED_HOSTS",
+      "http://gpu-box:11434",
+      "host names, *.suffixes, IPs or *",
+    ],
+    ["ALLOWED_HOSTS", "ok.lan,bad name", "not bad name"],
+    ["ANALYTICS_TOKEN", "short", "at least 16 characters"],
   ])(
     "rejects %s=%s naming the variable, the value and what is expected",
     (key, value, expected) => {
