@@ -152,7 +152,24 @@ export function createStack(options: StackOptions): Stack {
         .withDefaultWaitStrategy(Wait.forHealthCheck())
         .withStartupTimeout(180_000);
       try {
-        await environment.up();
+        try {
+          await environment.up();
+        } catch (error) {
+          // Seen on a loaded machine: Docker gives up while it creates the network ("Network … Creating").
+          // Such a failure happens before any service ran; one clean retry separates it from a real one.
+          if (!/network/i.test(describeError(error))) throw error;
+          console.warn(
+            `docker compose up failed while creating the network, retrying once: ${describeError(error)}`,
+          );
+          await compose([
+            "down",
+            "--volumes",
+            "--remove-orphans",
+            "--timeout",
+            "5",
+          ]);
+          await environment.up();
+        }
       } catch (error) {
         throw new Error(`docker compose up failed: ${describeError(error)}`, {
           cause: error,
