@@ -24,7 +24,7 @@ export interface CommandIo {
 export const USAGE = `usage: npm run keys -- <command> [options]
 
   add NAME [--role user|admin] [--models GLOB,GLOB] [--requests-per-minute N]
-           [--tokens-per-day N] [--concurrent N]
+           [--tokens-per-day N] [--concurrent N] [--web]
         creates a key, prints its secret once on stdout, stores its SHA-256 hash
   list  shows names, roles, models and limits (never secrets or hashes)
   remove NAME
@@ -80,6 +80,7 @@ export async function runKeysCommand(
         "requests-per-minute": { type: "string" },
         "tokens-per-day": { type: "string" },
         concurrent: { type: "string" },
+        web: { type: "boolean", default: false },
         help: { type: "boolean", short: "h" },
       },
     });
@@ -140,6 +141,7 @@ export async function runKeysCommand(
             hash: hashKey(secret),
             ...(models && models.length > 0 ? { models } : {}),
             limits,
+            web: values.web,
           },
           format,
         );

@@ -210,6 +210,7 @@ export interface NewKey {
   readonly limits?: Partial<
     Record<"requests_per_minute" | "tokens_per_day" | "concurrent", number>
   >;
+  readonly web?: boolean;
 }
 
 export type KeysFormat = "yaml" | "json";
@@ -235,6 +236,7 @@ function plainKey(key: NewKey): Record<string, unknown> {
     ...(key.limits && Object.keys(key.limits).length > 0
       ? { limits: { ...key.limits } }
       : {}),
+    ...(key.web ? { web: true } : {}),
   };
 }
 

@@ -74,9 +74,20 @@ describe("npm run keys", () => {
     expect(await run(["add", "ops", "--role", "admin"], env)).toBe(0);
     const opsSecret = out.trim();
     expect(await run(["add", "web"], env)).toBe(0);
+    expect(await run(["add", "searcher", "--web"], env)).toBe(0);
     expect(JSON.parse(await readFile(file, "utf8"))).toMatchObject({
-      keys: [{ name: "ops", role: "admin" }, { name: "web" }],
+      keys: [
+        { name: "ops", role: "admin" },
+        { name: "web" },
+        { name: "searcher", web: true },
+      ],
     });
+    expect((await ringOf(file)).keys.map((key) => key.web)).toEqual([
+      false,
+      false,
+      true,
+    ]);
+    expect(await run(["remove", "searcher"], env)).toBe(0);
     expect(await run(["list"], env)).toBe(0);
     expect(out).toMatch(/^NAME\s+ROLE\s+MODELS\s+LIMITS\n/);
     expect(out).toContain("ops ");
