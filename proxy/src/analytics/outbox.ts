@@ -4,7 +4,7 @@
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { RECORD_DROP_REASONS, type Metrics } from "../metrics/definitions.ts";
-import type { RecordEnvelope } from "./pipeline.ts";
+import type { RecordEnvelope } from "./envelope.ts";
 
 export interface OutboxEntry {
   /** Redis stream entry id, or a process-local sequence number in memory mode. */

@@ -18,14 +18,8 @@ import {
   createRedisOutbox,
   type Outbox,
 } from "./outbox.ts";
+import type { RecordEnvelope } from "./envelope.ts";
 import { createShipper } from "./shipper.ts";
-
-export interface RecordEnvelope {
-  readonly timeMs: number;
-  readonly requestId: string;
-  /** The record's compact JSON, already redacted and truncated. */
-  readonly line: string;
-}
 
 export interface AnalyticsPipelineOptions {
   /** Unset → in-memory outbox. */

@@ -1,10 +1,10 @@
 // Shared pieces of the analytics pipeline integration tests: options, record generators, metric reads.
 import { pino } from "pino";
 import { Registry } from "prom-client";
+import type { RecordEnvelope } from "@proxy/analytics/envelope.ts";
 import type {
   AnalyticsPipeline,
   AnalyticsPipelineOptions,
-  RecordEnvelope,
 } from "@proxy/analytics/pipeline.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 import type { FakeLoki } from "../../fixtures/fake-loki.ts";
