@@ -2,6 +2,7 @@
 // them, plus the two rewrites: the request body's model, and the response's model written back to the name the
 // client asked for. Pure: no I/O. Names are validated when the aliases are read (model-names.ts), so a name can
 // never smuggle a quote, a backslash or a CR/LF into a JSON body or a header.
+import { isObject } from "../upstream/json-fields.ts";
 import { parse as parseYaml } from "yaml";
 import { normalizeModel } from "../metrics/model-label.ts";
 import { isValidModelName } from "./model-names.ts";
@@ -12,9 +13,6 @@ export class AliasError extends Error {
     this.name = "AliasError";
   }
 }
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** `name` or `name:latest` both find an alias defined as `name`. */
 const aliasKey = (name: string) => normalizeModel(name).toLowerCase();

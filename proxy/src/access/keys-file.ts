@@ -8,6 +8,7 @@
 //       hash: sha256:<64 hex>            # written by `npm run keys -- add open-webui`
 //       models: ["llama3.*", "qwen2.5:*"]   # optional globs; default every model
 //       limits: { requests_per_minute: 60, tokens_per_day: 200000, concurrent: 4 }   # optional; 0 = unlimited
+import { isObject } from "../upstream/json-fields.ts";
 import { isMap, isSeq, parse as parseYaml, parseDocument } from "yaml";
 import type { ClientLimits } from "./limits.ts";
 import { parseKeyHash, type KeyEntry, type Role } from "./keys.ts";
@@ -34,9 +35,6 @@ const ENTRY_FIELDS = new Set([
   "limits",
   "web",
 ]);
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** Names a misspelt field so it can be found, unless it could be a pasted secret or hash. */
 const fieldName = (field: string) =>

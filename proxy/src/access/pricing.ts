@@ -1,5 +1,6 @@
 // PRICING_FILE: a price per 1M input and output tokens per model (what the same tokens would cost on a paid API,
 // or an internal rate), and the cost of one request. Pure: no I/O.
+import { isObject } from "../upstream/json-fields.ts";
 import { parse as parseYaml } from "yaml";
 import {
   compileModelGlob,
@@ -26,9 +27,6 @@ export interface PriceTable {
 export type PricingResult =
   | { readonly ok: true; readonly table: PriceTable }
   | { readonly ok: false; readonly reason: string };
-
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 const isPrice = (value: unknown): value is number =>
   typeof value === "number" && Number.isFinite(value) && value >= 0;

@@ -1,5 +1,6 @@
 // Client for Loki's read API (/loki/api/v1/query_range and /loki/api/v1/query) with a timeout per request and
 // an injectable fetch. Never throws: every outcome is a LokiResult. No logger: the caller decides what to log.
+import { isObject } from "../upstream/json-fields.ts";
 
 export type LokiFailure =
   | { ok: false; kind: "unreachable"; message: string }
@@ -192,10 +193,6 @@ function describeFetchError(error: unknown, origin: string): string {
     cause?.message ??
     (error instanceof Error ? error.message : String(error));
   return `${origin}: ${detail}`;
-}
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function truncate(text: string, max: number): string {

@@ -1,6 +1,7 @@
 // The outbox between the request path and the shipper: a bounded in-memory queue, or a Redis Stream read through a
 // consumer group. enqueue() is synchronous and never waits on Redis; a failing Redis only fills a bounded buffer.
 // Owns the Redis connections; knows nothing about Loki.
+import { setTimeout as wait } from "node:timers/promises";
 import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import { RECORD_DROP_REASONS, type Metrics } from "../metrics/definitions.ts";
@@ -107,18 +108,9 @@ export function createFifo<T>() {
   };
 }
 
-function delay(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal?.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal?.removeEventListener("abort", done);
-      resolve();
-    }
-    signal?.addEventListener("abort", done, { once: true });
-  });
-}
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+const delay = (ms: number, signal?: AbortSignal): Promise<void> =>
+  wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined);
 
 // ---------------------------------------------------------------------------------------------------------------
 // Memory mode

@@ -1,6 +1,7 @@
 // Drains the outbox to Loki: batches by count, bytes and time; one push in flight; retries network errors,
 // timeouts, 429 and 5xx with exponential backoff and full jitter (honouring Retry-After); never resends a 400;
 // acknowledges entries only after Loki answered 2xx (or refused them for good).
+import { setTimeout as wait } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/definitions.ts";
 import {
@@ -102,18 +103,9 @@ interface Held {
   bytes: number;
 }
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (ms <= 0 || signal.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    }
-    signal.addEventListener("abort", done, { once: true });
-  });
-}
+/** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
+const sleep = (ms: number, signal: AbortSignal): Promise<void> =>
+  wait(Math.max(0, ms), undefined, { signal }).catch(() => undefined);
 
 export function createShipper(
   options: ShipperOptions,
