@@ -72,7 +72,7 @@ describe("bad input and abuse", () => {
     const chunk = (text: string) =>
       `${text.length.toString(16)}\r\n${text}\r\n`;
     const answer = await rawExchange(harness.proxy.port, [
-      "POST /api/chat HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+      "POST /api/chat HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n",
       chunk('{"model":"llama3.2","messages":[{"role":"user","content":"'),
       chunk("y".repeat(1500)),
       chunk('"}]}'),
@@ -92,7 +92,7 @@ describe("bad input and abuse", () => {
     const answer = await rawExchange(harness.proxy.port, [
       "GET /api/tags HTTP/1.1\r\n",
       400,
-      "Host: x\r\n",
+      "Host: localhost\r\n",
       2000,
     ]);
     expect(answer).not.toContain("200 OK");
@@ -107,7 +107,7 @@ describe("bad input and abuse", () => {
       stream: false,
     });
     const answer = await rawExchange(harness.proxy.port, [
-      `POST /api/generate HTTP/1.1\r\nHost: x\r\nContent-Length: ${body.length}\r\n\r\n`,
+      `POST /api/generate HTTP/1.1\r\nHost: localhost\r\nContent-Length: ${body.length}\r\n\r\n`,
       body.slice(0, 10),
       2500,
       body.slice(10),

@@ -140,7 +140,10 @@ const CASES: Array<
 describe("byte transparency", () => {
   let harness: Harness;
   beforeAll(async () => {
-    harness = await startHarness();
+    // A public name clients use for this machine: served because it is configured (DNS-rebinding guard).
+    harness = await startHarness({
+      env: { ALLOWED_HOSTS: "ollama.example.com" },
+    });
     // Warm the emulator's model so load_duration does not differ between the two calls.
     await send(
       harness.emulator.url,
@@ -181,7 +184,7 @@ describe("byte transparency", () => {
     expect(proxied.headers["x-request-id"]).toBe("trace-42");
   });
 
-  it("rewrites Host so Ollama's DNS-rebinding guard accepts proxied calls", async () => {
+  it("rewrites an allowed Host so Ollama's DNS-rebinding guard accepts proxied calls", async () => {
     const headers = { Host: "ollama.example.com" };
     expect(
       (
