@@ -137,51 +137,44 @@ const redactPatterns = z
     return patterns;
   });
 
-/** TRUSTED_PROXIES: comma-separated addresses, CIDRs or proxy-addr names (loopback, linklocal, uniquelocal). */
-const trustedProxies = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
-    const entries = (value ?? "")
-      .split(",")
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== "");
-    // proxy-addr's own compiler is the judge of what it accepts; its throw becomes a message naming the setting.
-    try {
-      proxyaddr.compile(entries);
-    } catch (error) {
-      ctx.issues.push({
-        code: "custom",
-        input: value,
-        message: `expected addresses, CIDRs or loopback/linklocal/uniquelocal (${(error as Error).message})`,
-      });
+/**
+ * A comma-separated list, trimmed, empty entries dropped; `problemOf` names what is wrong with the list (one
+ * message for the whole setting) or returns undefined.
+ */
+const commaList = (problemOf: (entries: string[]) => string | undefined) =>
+  z
+    .string()
+    .trim()
+    .optional()
+    .transform((value, ctx) => {
+      const entries = (value ?? "")
+        .split(",")
+        .map((entry) => entry.trim())
+        .filter((entry) => entry !== "");
+      const problem = problemOf(entries);
+      if (problem === undefined) return entries;
+      ctx.issues.push({ code: "custom", input: value, message: problem });
       return z.NEVER;
-    }
-    return entries;
-  });
+    });
 
-/** ALLOWED_HOSTS: comma-separated names, `*.`-suffixes or IPs served besides the local ones; `*` = any. */
-const allowedHosts = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value, ctx) => {
-    const entries = (value ?? "")
-      .split(",")
-      .map((entry) => entry.trim())
-      .filter((entry) => entry !== "");
-    const bad = entries.filter((entry) => !isValidAllowedHost(entry));
-    if (bad.length > 0) {
-      ctx.issues.push({
-        code: "custom",
-        input: value,
-        message: `expected host names, *.suffixes, IPs or * (not ${bad.join(", ")})`,
-      });
-      return z.NEVER;
-    }
-    return entries;
-  });
+/** TRUSTED_PROXIES: addresses, CIDRs or proxy-addr names (loopback, linklocal, uniquelocal). */
+const trustedProxies = commaList((entries) => {
+  // proxy-addr's own compiler is the judge of what it accepts; its throw becomes a message naming the setting.
+  try {
+    proxyaddr.compile(entries);
+    return undefined;
+  } catch (error) {
+    return `expected addresses, CIDRs or loopback/linklocal/uniquelocal (${(error as Error).message})`;
+  }
+});
+
+/** ALLOWED_HOSTS: names, `*.`-suffixes or IPs served besides the local ones; `*` = any. */
+const allowedHosts = commaList((entries) => {
+  const bad = entries.filter((entry) => !isValidAllowedHost(entry));
+  return bad.length > 0
+    ? `expected host names, *.suffixes, IPs or * (not ${bad.join(", ")})`
+    : undefined;
+});
 
 /** ANALYTICS_TOKEN: the bearer token of the analytics API when API keys are off (it serves every prompt). */
 const analyticsToken = z

@@ -56,6 +56,8 @@ export interface ComposeConfig {
   "x-stack-test"?: Record<string, string>;
 }
 
+/** Removes the project's containers, networks and volumes; quick, since the suite's state is throwaway. */
+const DOWN = ["down", "--volumes", "--remove-orphans", "--timeout", "5"];
 const HTTP_PORT = { proxy: 11434, prometheus: 9090, loki: 3100, grafana: 3000 };
 
 export function composeFiles(offline: boolean): string[] {
@@ -136,13 +138,7 @@ export function createStack(options: StackOptions): Stack {
     files,
     async up() {
       // A previous run that was killed before its teardown holds the fixed ports: remove it first.
-      await compose([
-        "down",
-        "--volumes",
-        "--remove-orphans",
-        "--timeout",
-        "5",
-      ]);
+      await compose(DOWN);
       const before = await builtImageIds();
       const environment = new DockerComposeEnvironment(REPO_ROOT, files)
         .withProjectName(PROJECT)
@@ -161,13 +157,7 @@ export function createStack(options: StackOptions): Stack {
           console.warn(
             `docker compose up failed while creating the network, retrying once: ${describeError(error)}`,
           );
-          await compose([
-            "down",
-            "--volumes",
-            "--remove-orphans",
-            "--timeout",
-            "5",
-          ]);
+          await compose(DOWN);
           await environment.up();
         }
       } catch (error) {
@@ -215,13 +205,7 @@ export function createStack(options: StackOptions): Stack {
       return stdout + stderr;
     },
     async down() {
-      await compose([
-        "down",
-        "--volumes",
-        "--remove-orphans",
-        "--timeout",
-        "5",
-      ]);
+      await compose(DOWN);
     },
   };
 }

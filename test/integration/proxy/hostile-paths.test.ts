@@ -2,7 +2,6 @@
 // through the real proxy to an upstream that routes more leniently than Ollama: with a user key none reaches an
 // admin handler, no key header reaches the upstream, and each request is recorded once. Without keys,
 // canonical paths pass unchanged and the rest are refused with 400 in the route family's shape.
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKeysDir,
@@ -13,47 +12,28 @@ import {
   type LenientUpstream,
 } from "../../fixtures/lenient-upstream.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
+import { sendRaw, type RawAnswer } from "../../helpers/raw-request.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
-interface Answer {
-  status: number;
-  requestId: string | undefined;
-  body: string;
-}
-
-/** One request as raw bytes on its own connection. */
+/** One request as raw bytes, so that no client library tidies the path. */
 function send(
   port: number,
   method: string,
   target: string,
   headers: Record<string, string> = {},
   body = "",
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => {
-      const lines = [
-        `${method} ${target} HTTP/1.1`,
-        "Host: 127.0.0.1",
-        "Connection: close",
-        "Content-Type: application/json",
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
-      ];
-      socket.write(`${lines.join("\r\n")}\r\n\r\n${body}`);
-    });
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      const [head = "", rest = ""] = text.split("\r\n\r\n", 2);
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
-        requestId: /\r\nX-Request-Id: ([^\r]+)/i.exec(head)?.[1],
-        body: rest,
-      });
-    });
-  });
+): Promise<RawAnswer> {
+  return sendRaw(
+    port,
+    [
+      `${method} ${target} HTTP/1.1`,
+      "Host: 127.0.0.1",
+      "Content-Type: application/json",
+      `Content-Length: ${Buffer.byteLength(body)}`,
+      ...Object.entries(headers).map(([name, value]) => `${name}: ${value}`),
+    ],
+    body,
+  );
 }
 
 const DIGEST = `sha256:${"ab".repeat(32)}`;

@@ -1,7 +1,6 @@
 // DNS rebinding and the prompt store, through the real proxy process: only local Host names (and ALLOWED_HOSTS)
 // are served, on every route; the rest get 403 and one record, and reach nothing. The analytics API answers 401
 // without a credential whether API keys are on or off.
-import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createKeysDir,
@@ -12,43 +11,18 @@ import {
   type LenientUpstream,
 } from "../../fixtures/lenient-upstream.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
-
-interface Answer {
-  status: number;
-  requestId: string | undefined;
-  body: string;
-}
+import { sendRaw, type RawAnswer } from "../../helpers/raw-request.ts";
 
 /** One request as raw bytes: the Host header (or headers) exactly as given. */
 function send(
   port: number,
   target: string,
   hostLines: string[],
-  headers: string[] = [],
-): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => {
-      const lines = [
-        `GET ${target} HTTP/1.1`,
-        ...hostLines.map((host) => `Host: ${host}`),
-        "Connection: close",
-        ...headers,
-      ];
-      socket.write(`${lines.join("\r\n")}\r\n\r\n`);
-    });
-    let text = "";
-    socket.setEncoding("utf8");
-    socket.on("data", (chunk: string) => (text += chunk));
-    socket.on("error", reject);
-    socket.on("close", () => {
-      const [head = "", rest = ""] = text.split("\r\n\r\n", 2);
-      resolve({
-        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
-        requestId: /\r\nX-Request-Id: ([^\r]+)/i.exec(head)?.[1],
-        body: rest,
-      });
-    });
-  });
+): Promise<RawAnswer> {
+  return sendRaw(port, [
+    `GET ${target} HTTP/1.1`,
+    ...hostLines.map((host) => `Host: ${host}`),
+  ]);
 }
 
 const ALLOWED = [
