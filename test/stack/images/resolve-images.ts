@@ -77,7 +77,16 @@ function main(): void {
       "--format",
       "json",
     ],
-    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] },
+    {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+      // Only image names are read here; compose refuses to interpolate the file without the generated password.
+      env: {
+        ...process.env,
+        GRAFANA_ADMIN_PASSWORD:
+          process.env.GRAFANA_ADMIN_PASSWORD || "unused-for-listing-images",
+      },
+    },
   );
   const services = (
     JSON.parse(json) as { services: Record<string, ComposeService> }
