@@ -9,9 +9,9 @@ import { recordExchange } from "../../proxy/src/metrics/record.ts";
 import {
   createRecorder,
   recordOptionsFrom,
-} from "../../proxy/src/analytics/recorder.ts";
-import { buildRecord, toEnvelope } from "../../proxy/src/analytics/record.ts";
-import { categorizePrompt } from "../../proxy/src/analytics/category.ts";
+} from "../../proxy/src/records/recorder.ts";
+import { buildRecord, toEnvelope } from "../../proxy/src/records/record.ts";
+import { categorizePrompt } from "../../proxy/src/records/category.ts";
 import { createResponseTap } from "../../proxy/src/tap/response-tap.ts";
 import { matchRoute } from "../../proxy/src/upstream/routes.ts";
 import {

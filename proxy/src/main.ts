@@ -9,7 +9,7 @@ import { loadAccessConfig, type AccessConfig } from "./access/access-config.ts";
 import { createAccessControl } from "./access/access-control.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
-import { createAnalyticsRouter } from "./http/analytics-api.ts";
+import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
 import { createProxyHandler, refusalOf } from "./http/proxy.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
@@ -18,14 +18,14 @@ import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
-import { createRecorder, type Recorder } from "./analytics/recorder.ts";
-import { categorizePrompt } from "./analytics/category.ts";
-import { startAnalyticsThread } from "./analytics/analytics-thread.ts";
+import { createRecorder, type Recorder } from "./records/recorder.ts";
+import { categorizePrompt } from "./records/category.ts";
+import { startAnalyticsThread } from "./records/analytics-thread.ts";
 import {
   createAnalyticsPipeline,
   type AnalyticsPipeline,
   type AnalyticsPipelineOptions,
-} from "./analytics/pipeline.ts";
+} from "./delivery/pipeline.ts";
 import { combinedMetrics, type MetricsJson } from "./metrics/sources.ts";
 
 const VERSION = "0.1.0";

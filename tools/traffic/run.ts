@@ -2,7 +2,7 @@
 // the integration test both call it; it prints nothing itself.
 import { randomBytes } from "node:crypto";
 import { Ollama } from "ollama";
-import { categorizePrompt } from "../../proxy/src/analytics/category.ts";
+import { categorizePrompt } from "../../proxy/src/records/category.ts";
 import type { TrafficOptions } from "./args.ts";
 import { executeRequest } from "./execute.ts";
 import { discoverModels } from "./models.ts";

@@ -6,16 +6,16 @@ import { parser } from "@grafana/lezer-logql";
 import express from "express";
 import { pino } from "pino";
 import { afterEach, describe, expect, it } from "vitest";
-import { csvHeader, recordToCsvRow } from "@proxy/analytics/csv.ts";
+import { csvHeader, recordToCsvRow } from "@proxy/analytics-api/csv.ts";
 import {
   buildSearchQuery,
   buildStatsQueries,
   STAT_QUERY_KEYS,
-} from "@proxy/analytics/logql.ts";
+} from "@proxy/analytics-api/logql.ts";
 import {
   createAnalyticsRouter,
   type AnalyticsApiOptions,
-} from "@proxy/http/analytics-api.ts";
+} from "@proxy/analytics-api/routes.ts";
 import {
   createFakeLokiQuery,
   logStore,

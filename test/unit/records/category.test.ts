@@ -4,7 +4,7 @@ import {
   categorizePrompt,
   explainCategory,
   type Category,
-} from "@proxy/analytics/category.ts";
+} from "@proxy/records/category.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   loadPromptSet,

@@ -3,7 +3,7 @@
 // every path that emits a record (success, failure, rejection, abort) gets them.
 import type { CaptureMode } from "../config.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
-import type { RecordEnvelope } from "./envelope.ts";
+import type { RecordEnvelope } from "../delivery/envelope.ts";
 import type { Redactor } from "./redact.ts";
 
 export interface RecordOptions {

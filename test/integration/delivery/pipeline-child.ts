@@ -2,7 +2,7 @@
 // it is killed. Env: REDIS_URL, LOKI_URL, STREAM_KEY, CONSUMER_NAME, PREFIX.
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import { createAnalyticsPipeline } from "../../../proxy/src/analytics/pipeline.ts";
+import { createAnalyticsPipeline } from "../../../proxy/src/delivery/pipeline.ts";
 import { createMetrics } from "../../../proxy/src/metrics/definitions.ts";
 
 const env = (name: string): string => {

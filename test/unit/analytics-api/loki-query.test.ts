@@ -10,7 +10,7 @@ import {
   type LokiQueryClient,
   type LokiResult,
   type RangeQuery,
-} from "@proxy/analytics/loki-query.ts";
+} from "@proxy/analytics-api/loki-query.ts";
 
 describe("parseStreamsResponse", () => {
   it("collects the entries of every stream", () => {

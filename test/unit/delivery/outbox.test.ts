@@ -4,7 +4,7 @@ import {
   countDropped,
   createFifo,
   createMemoryOutbox,
-} from "@proxy/analytics/outbox.ts";
+} from "@proxy/delivery/outbox.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 
 async function counter(

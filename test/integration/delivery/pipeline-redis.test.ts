@@ -13,7 +13,7 @@ import {
   createAnalyticsPipeline,
   type AnalyticsPipeline,
   type AnalyticsPipelineOptions,
-} from "@proxy/analytics/pipeline.ts";
+} from "@proxy/delivery/pipeline.ts";
 import type { Metrics } from "@proxy/metrics/definitions.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import {

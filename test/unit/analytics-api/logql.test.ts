@@ -8,7 +8,7 @@ import {
   logqlString,
   parseLogqlString,
   STAT_QUERY_KEYS,
-} from "@proxy/analytics/logql.ts";
+} from "@proxy/analytics-api/logql.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";
 
 const selector = {

@@ -7,7 +7,7 @@ import { afterEach, beforeEach, expect, it } from "vitest";
 import {
   createAnalyticsPipeline,
   type AnalyticsPipeline,
-} from "@proxy/analytics/pipeline.ts";
+} from "@proxy/delivery/pipeline.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import {
   startRedisServer,

@@ -71,7 +71,7 @@ const HUMAN_LANGUAGES =
 // part. Patterns are compiled once, carry no `g` flag (so `test()` keeps no state between calls), and are written
 // to stay linear: no nested or adjacent quantifiers over the same characters, `[ \t]` rather than `\s` next to
 // `^`/`$` in multiline patterns. Typical prompts take ~50 µs; inputs built to make the rules backtrack (the ones
-// in test/unit/analytics/category.test.ts) took under 2 ms at the full window when this was written.
+// in test/unit/records/category.test.ts) took under 2 ms at the full window when this was written.
 const RULE_TABLE: readonly (readonly [
   Category,
   RegExp,

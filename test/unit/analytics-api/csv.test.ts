@@ -5,7 +5,7 @@ import {
   csvRow,
   RECORD_COLUMNS,
   recordToCsvRow,
-} from "@proxy/analytics/csv.ts";
+} from "@proxy/analytics-api/csv.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";
 
 /** A minimal RFC 4180 reader, to prove that what csvRow writes reads back cell for cell. */

@@ -10,12 +10,12 @@ import {
   escapeRegex,
   parseLogqlString,
   STAT_QUERY_KEYS,
-} from "@proxy/analytics/logql.ts";
+} from "@proxy/analytics-api/logql.ts";
 import {
   parseSearchParams,
   parseStatsParams,
   type ParamLimits,
-} from "@proxy/analytics/query-params.ts";
+} from "@proxy/analytics-api/query-params.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";
 
 interface ParsedLogql {

@@ -1,11 +1,11 @@
 // Shared pieces of the analytics pipeline integration tests: options, record generators, metric reads.
 import { pino } from "pino";
 import { Registry } from "prom-client";
-import type { RecordEnvelope } from "@proxy/analytics/envelope.ts";
+import type { RecordEnvelope } from "@proxy/delivery/envelope.ts";
 import type {
   AnalyticsPipeline,
   AnalyticsPipelineOptions,
-} from "@proxy/analytics/pipeline.ts";
+} from "@proxy/delivery/pipeline.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 import type { FakeLoki } from "../../fixtures/fake-loki.ts";
 

@@ -2,7 +2,7 @@ import { describe, expect, it } from "vitest";
 import {
   createRedactor,
   DEFAULT_REDACT_PATTERNS,
-} from "@proxy/analytics/redact.ts";
+} from "@proxy/records/redact.ts";
 
 const redact = createRedactor(DEFAULT_REDACT_PATTERNS);
 

@@ -10,7 +10,7 @@ import {
   pushToLoki,
   timeMsToNs,
   type FetchLike,
-} from "@proxy/analytics/loki-push.ts";
+} from "@proxy/delivery/loki-push.ts";
 
 const labels = {
   service_name: "ollama-proxy",

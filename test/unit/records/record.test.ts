@@ -3,11 +3,11 @@ import {
   buildRecord,
   serializeRecord,
   type RecordOptions,
-} from "@proxy/analytics/record.ts";
+} from "@proxy/records/record.ts";
 import {
   createRedactor,
   DEFAULT_REDACT_PATTERNS,
-} from "@proxy/analytics/redact.ts";
+} from "@proxy/records/redact.ts";
 import { summary, tap } from "../../fixtures/exchange.ts";
 
 const options = (overrides: Partial<RecordOptions> = {}): RecordOptions => ({

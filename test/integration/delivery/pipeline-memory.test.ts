@@ -3,7 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import {
   createAnalyticsPipeline,
   type AnalyticsPipeline,
-} from "@proxy/analytics/pipeline.ts";
+} from "@proxy/delivery/pipeline.ts";
 import type { Metrics } from "@proxy/metrics/definitions.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import { waitFor } from "../../helpers/wait-for.ts";

@@ -9,7 +9,7 @@ import {
   ANALYTICS_THREAD_NICE,
   startAnalyticsThread,
   type AnalyticsThread,
-} from "@proxy/analytics/analytics-thread.ts";
+} from "@proxy/records/analytics-thread.ts";
 import { loadConfig } from "@proxy/config.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 import { combinedMetrics } from "@proxy/metrics/sources.ts";
@@ -17,7 +17,7 @@ import { captureLogger } from "../../fixtures/access/admission.ts";
 import { summary } from "../../fixtures/exchange.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
-import { logger, pipelineOptions } from "./support.ts";
+import { logger, pipelineOptions } from "../delivery/support.ts";
 
 let loki: FakeLoki;
 let registry: Registry;

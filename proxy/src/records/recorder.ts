@@ -4,8 +4,8 @@ import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
-import type { RecordEnvelope } from "./envelope.ts";
-import { countDropped } from "./outbox.ts";
+import type { RecordEnvelope } from "../delivery/envelope.ts";
+import { countDropped } from "../delivery/outbox.ts";
 import { buildRecord, toEnvelope, type RecordOptions } from "./record.ts";
 import { createRedactor, DEFAULT_REDACT_PATTERNS } from "./redact.ts";
 

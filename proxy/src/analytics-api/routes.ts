@@ -1,15 +1,15 @@
-// GET /analytics/{search,stats,export}: validates the query string, builds LogQL (analytics/logql.ts), asks
+// GET /analytics/{search,stats,export}: validates the query string, builds LogQL (logql.ts), asks
 // Loki's read API and answers JSON or CSV. Owns no protocol knowledge of Ollama; Loki failures become 502/503.
 import express from "express";
 import type { Request, Response } from "express";
 import type { Logger } from "pino";
-import { csvHeader, recordToCsvRow } from "../analytics/csv.ts";
+import { csvHeader, recordToCsvRow } from "./csv.ts";
 import {
   buildSearchQuery,
   buildStatsQueries,
   STAT_QUERY_KEYS,
   type StatsQueries,
-} from "../analytics/logql.ts";
+} from "./logql.ts";
 import {
   createLokiQueryClient,
   queryRangePages,
@@ -19,7 +19,7 @@ import {
   type LokiQueryClient,
   type LokiResult,
   type LokiSample,
-} from "../analytics/loki-query.ts";
+} from "./loki-query.ts";
 import {
   parseExportParams,
   parseSearchParams,
@@ -27,7 +27,7 @@ import {
   type ParamLimits,
   type Parsed,
   type TimeWindow,
-} from "../analytics/query-params.ts";
+} from "./query-params.ts";
 
 export interface AnalyticsApiOptions {
   lokiUrl: string | undefined;

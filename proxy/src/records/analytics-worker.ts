@@ -15,7 +15,7 @@ import {
   type AnalyticsWorkerData,
 } from "./analytics-thread.ts";
 import { categorizePrompt } from "./category.ts";
-import { createAnalyticsPipeline } from "./pipeline.ts";
+import { createAnalyticsPipeline } from "../delivery/pipeline.ts";
 import { createRecorder } from "./recorder.ts";
 
 /**

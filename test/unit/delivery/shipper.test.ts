@@ -1,9 +1,9 @@
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
-import type { PushOutcome } from "@proxy/analytics/loki-push.ts";
-import type { LokiPushPayload } from "@proxy/analytics/loki-push.ts";
-import { createMemoryOutbox, type Outbox } from "@proxy/analytics/outbox.ts";
+import type { PushOutcome } from "@proxy/delivery/loki-push.ts";
+import type { LokiPushPayload } from "@proxy/delivery/loki-push.ts";
+import { createMemoryOutbox, type Outbox } from "@proxy/delivery/outbox.ts";
 import {
   backoffDelayMs,
   createShipper,
@@ -12,7 +12,7 @@ import {
   retryDelayMs,
   type Shipper,
   type ShipperOptions,
-} from "@proxy/analytics/shipper.ts";
+} from "@proxy/delivery/shipper.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 

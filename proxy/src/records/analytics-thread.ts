@@ -15,11 +15,11 @@ import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { MetricsJson } from "../metrics/sources.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
-import { countDropped } from "./outbox.ts";
+import { countDropped } from "../delivery/outbox.ts";
 import type {
   AnalyticsPipeline,
   AnalyticsPipelineOptions,
-} from "./pipeline.ts";
+} from "../delivery/pipeline.ts";
 import type { Recorder } from "./recorder.ts";
 
 export interface AnalyticsWorkerData {

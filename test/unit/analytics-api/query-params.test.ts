@@ -5,7 +5,7 @@ import {
   parseStatsParams,
   parseTimestamp,
   type ParamLimits,
-} from "@proxy/analytics/query-params.ts";
+} from "@proxy/analytics-api/query-params.ts";
 
 const NOW = Date.UTC(2025, 0, 1, 12, 0, 0);
 const limits: ParamLimits = {
