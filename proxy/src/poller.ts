@@ -2,7 +2,8 @@
 // model allow-list behind the `model` label. Failures only flip ollama_upstream_up; they never throw.
 import type { Logger } from "./logger.ts";
 import type { Metrics } from "./metrics/definitions.ts";
-import { normalizeModel, type ModelAllowList } from "./metrics/model-label.ts";
+import type { ModelAllowList } from "./metrics/model-label.ts";
+import { normalizeModel } from "./models/model-names.ts";
 
 export interface PollerOptions {
   readonly ollamaUrl: string;

@@ -13,7 +13,7 @@ import {
   removeKeyFromText,
   type NewKey,
 } from "../../proxy/src/access/keys-file.ts";
-import { isValidModelGlob } from "../../proxy/src/access/model-names.ts";
+import { isValidModelGlob } from "../../proxy/src/models/model-names.ts";
 
 export interface CommandIo {
   readonly env: Record<string, string | undefined>;

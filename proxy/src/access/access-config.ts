@@ -4,11 +4,11 @@
 import { readFileSync } from "node:fs";
 import { z } from "zod";
 import { ConfigError } from "../config.ts";
-import { AliasError, parseAliases } from "./aliases.ts";
+import { AliasError, parseAliases } from "../models/aliases.ts";
 import type { KeyEntry } from "./keys.ts";
 import { parseKeysFile } from "./keys-file.ts";
 import type { ClientLimits } from "./limits.ts";
-import { parsePricing, type PriceTable } from "./pricing.ts";
+import { parsePricing, type PriceTable } from "../models/pricing.ts";
 
 export type RedisErrorMode = "open" | "closed";
 

@@ -18,7 +18,7 @@ import {
   loadPricing,
   type AccessConfig,
 } from "./access-config.ts";
-import { isModelKeySpelling, resolveAlias } from "./aliases.ts";
+import { isModelKeySpelling, resolveAlias } from "../models/aliases.ts";
 import { createSlotQueue, type SlotQueue } from "./concurrency.ts";
 import {
   createKeyRing,
@@ -37,7 +37,7 @@ import {
   type RenewableLease,
 } from "./limits.ts";
 import { createRedisLimitStore } from "./limits-redis.ts";
-import { createPricer, type Pricer } from "./pricing.ts";
+import { createPricer, type Pricer } from "../models/pricing.ts";
 
 /** The admission context, plus the parsed request body when the proxy has one (for the ambiguous-key check). */
 export type AccessContext = AdmissionContext & {

@@ -12,7 +12,7 @@ import { isObject } from "../upstream/json-fields.ts";
 import { isMap, isSeq, parse as parseYaml, parseDocument } from "yaml";
 import type { ClientLimits } from "./limits.ts";
 import { parseKeyHash, type KeyEntry, type Role } from "./keys.ts";
-import { isValidModelGlob } from "./model-names.ts";
+import { isValidModelGlob } from "../models/model-names.ts";
 
 /** Safe as a metric label, a record field and a log value; `_other` and friends are reserved by the leading `_`. */
 export const KEY_NAME = /^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$/;

@@ -3,7 +3,7 @@
 import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
 import type { IncomingHttpHeaders } from "node:http";
 import type { ClientLimits } from "./limits.ts";
-import { compileModelGlob, type ModelMatcher } from "./model-names.ts";
+import { compileModelGlob, type ModelMatcher } from "../models/model-names.ts";
 
 export type Role = "user" | "admin";
 

@@ -1,6 +1,6 @@
 // Validation of the analytics API's query-string parameters into typed requests. Pure: no I/O; the clock
 // arrives as `nowMs`. Every failure names the parameter, for a 400 answer.
-import { normalizeModel } from "../metrics/model-label.ts";
+import { normalizeModel } from "../models/model-names.ts";
 import type { Direction } from "./loki-query.ts";
 import {
   OUTCOMES,

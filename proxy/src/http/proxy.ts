@@ -12,16 +12,13 @@ import https from "node:https";
 import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
-import { createModelRewriter, rewriteModelField } from "../access/aliases.ts";
+import { createModelRewriter, rewriteModelField } from "../models/aliases.ts";
 import { sendError } from "../errors.ts";
 import type { HostPolicy } from "./allowed-hosts.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
-import {
-  normalizeModel,
-  OTHER_MODEL,
-  type ModelAllowList,
-} from "../metrics/model-label.ts";
+import { OTHER_MODEL, type ModelAllowList } from "../metrics/model-label.ts";
+import { normalizeModel } from "../models/model-names.ts";
 import {
   decideOutcome,
   type Ending,

@@ -1,15 +1,9 @@
 // Cardinality guard for the `model` label: only models Ollama reports (or has just served) become label
 // values; anything a client makes up becomes "_other" (reference/observability.md §6.1).
 
-export const OTHER_MODEL = "_other";
+import { normalizeModel } from "../models/model-names.ts";
 
-/** Ollama's canonical short name: a missing tag means `:latest` (reference/ollama-api.md §2.3). */
-export function normalizeModel(name: string): string {
-  const trimmed = name.trim();
-  if (trimmed === "") return "";
-  const lastSegment = trimmed.slice(trimmed.lastIndexOf("/") + 1);
-  return lastSegment.includes(":") ? trimmed : `${trimmed}:latest`;
-}
+export const OTHER_MODEL = "_other";
 
 export interface ModelAllowList {
   /** The label for a normalised model name. */

@@ -1,9 +1,9 @@
 // The example files shipped in config/ are what users copy: they must load as they are.
 import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
-import { parseAliases, resolveAlias } from "@proxy/access/aliases.ts";
+import { parseAliases, resolveAlias } from "@proxy/models/aliases.ts";
 import { parseKeysFile } from "@proxy/access/keys-file.ts";
-import { parsePricing } from "@proxy/access/pricing.ts";
+import { parsePricing } from "@proxy/models/pricing.ts";
 
 const read = (name: string) =>
   readFileSync(new URL(`../../../config/${name}`, import.meta.url), "utf8");

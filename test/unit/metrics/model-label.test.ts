@@ -1,9 +1,9 @@
 import { describe, expect, it } from "vitest";
 import {
   createModelAllowList,
-  normalizeModel,
   OTHER_MODEL,
 } from "@proxy/metrics/model-label.ts";
+import { normalizeModel } from "@proxy/models/model-names.ts";
 
 describe("normalizeModel", () => {
   it.each([

@@ -8,9 +8,9 @@ import {
   parseAliases,
   rewriteModelField,
   writeBackModel,
-} from "@proxy/access/aliases.ts";
-import { isValidModelName } from "@proxy/access/model-names.ts";
-import { normalizeModel } from "@proxy/metrics/model-label.ts";
+} from "@proxy/models/aliases.ts";
+import { isValidModelName } from "@proxy/models/model-names.ts";
+import { normalizeModel } from "@proxy/models/model-names.ts";
 import { parseJsonObject, parseRequest } from "@proxy/upstream/request.ts";
 import { matchRoute } from "@proxy/upstream/routes.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";

@@ -7,7 +7,7 @@ import {
   resolveAlias,
   rewriteModelField,
   writeBackModel,
-} from "@proxy/access/aliases.ts";
+} from "@proxy/models/aliases.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";
 import { transcript } from "../../helpers/transcripts.ts";
 

@@ -3,7 +3,7 @@ import {
   computeCost,
   createPricer,
   parsePricing,
-} from "@proxy/access/pricing.ts";
+} from "@proxy/models/pricing.ts";
 
 const table = (text: string) => {
   const parsed = parsePricing(text);

@@ -4,8 +4,8 @@
 // never smuggle a quote, a backslash or a CR/LF into a JSON body or a header.
 import { isObject } from "../upstream/json-fields.ts";
 import { parse as parseYaml } from "yaml";
-import { normalizeModel } from "../metrics/model-label.ts";
-import { isValidModelName } from "./model-names.ts";
+
+import { isValidModelName, normalizeModel } from "./model-names.ts";
 
 export class AliasError extends Error {
   constructor(message: string) {

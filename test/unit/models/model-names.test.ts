@@ -3,7 +3,7 @@ import {
   compileModelGlob,
   isValidModelGlob,
   isValidModelName,
-} from "@proxy/access/model-names.ts";
+} from "@proxy/models/model-names.ts";
 import { HOSTILE_VALUES } from "../../fixtures/hostile-strings.ts";
 
 describe("model globs", () => {

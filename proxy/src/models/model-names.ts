@@ -1,11 +1,18 @@
 // Model names and model globs as they appear in the keys file, MODEL_ALIASES and PRICING_FILE. Pure: no I/O.
 // The character set is deliberately narrow: a name that passes can go into a JSON string, a log line, a metric
 // label or an error message without escaping surprises (no quotes, backslashes, spaces or control characters).
-import { normalizeModel } from "../metrics/model-label.ts";
 
 /** Ollama names are `[host/][namespace/]model[:tag]`, digests use `@`; OpenAI-style names add nothing new. */
 const MODEL_NAME = /^[A-Za-z0-9][A-Za-z0-9._:/@+-]{0,254}$/;
 const MODEL_GLOB = /^[A-Za-z0-9*?][A-Za-z0-9._:/@+*?-]{0,254}$/;
+
+/** Ollama's canonical short name: a missing tag means `:latest` (reference/ollama-api.md §2.3). */
+export function normalizeModel(name: string): string {
+  const trimmed = name.trim();
+  if (trimmed === "") return "";
+  const lastSegment = trimmed.slice(trimmed.lastIndexOf("/") + 1);
+  return lastSegment.includes(":") ? trimmed : `${trimmed}:latest`;
+}
 
 export function isValidModelName(name: string): boolean {
   return MODEL_NAME.test(name);
