@@ -1,7 +1,15 @@
-// The only reader of process.env. Parses every setting once, fails fast with one line per bad variable, and
-// returns a frozen Config. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
+// The one reader of the environment: loadSettings() parses every setting once (the proxy's here, access
+// control's in access/access-config.ts), fails fast with one line per bad variable, and returns frozen configs. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
+import {
+  bool,
+  ConfigError,
+  nonNegativeInt,
+  parseSettings,
+  positiveInt,
+} from "./settings.ts";
+import { loadAccessConfig, type AccessConfig } from "./access/access-config.ts";
 import { isValidAllowedHost } from "./http/allowed-hosts.ts";
 
 const LOG_LEVELS = [
@@ -21,18 +29,6 @@ const port = (what: string) =>
     .int({ error: `expected ${what}: an integer port 1-65535` })
     .min(1, { error: `expected ${what}: an integer port 1-65535` })
     .max(65535, { error: `expected ${what}: an integer port 1-65535` });
-
-const nonNegativeInt = (what: string) =>
-  z.coerce
-    .number({ error: `expected ${what}: a non-negative integer` })
-    .int({ error: `expected ${what}: a non-negative integer` })
-    .min(0, { error: `expected ${what}: a non-negative integer` });
-
-const positiveInt = (what: string) =>
-  z.coerce
-    .number({ error: `expected ${what}: a positive integer` })
-    .int({ error: `expected ${what}: a positive integer` })
-    .min(1, { error: `expected ${what}: a positive integer` });
 
 /** True when `value` parses as a URL with one of `protocols` (and a host, when `needsHost`). */
 function isUrl(
@@ -66,9 +62,6 @@ const redisUrl = z
     error:
       "expected a redis:// or rediss:// URL such as redis://127.0.0.1:6379",
   });
-
-const bool = (what: string) =>
-  z.stringbool({ error: `expected ${what}: true or false` });
 
 const optionalString = z
   .string()
@@ -306,15 +299,6 @@ export interface Config {
   readonly analyticsToken: string | undefined;
 }
 
-export class ConfigError extends Error {
-  readonly problems: readonly string[];
-  constructor(problems: string[]) {
-    super(problems.join("\n"));
-    this.name = "ConfigError";
-    this.problems = problems;
-  }
-}
-
 function lokiHeaders(raw: RawConfig): Record<string, string> {
   const headers: Record<string, string> = {};
   if (raw.LOKI_TENANT_ID) headers["X-Scope-OrgID"] = raw.LOKI_TENANT_ID;
@@ -332,22 +316,7 @@ function lokiHeaders(raw: RawConfig): Record<string, string> {
  * Throws ConfigError whose `problems` hold one line per invalid variable: name, value and what is expected.
  */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const input: Record<string, string> = {};
-  for (const key of Object.keys(Env.shape)) {
-    const value = env[key];
-    if (value !== undefined && value.trim() !== "") input[key] = value;
-  }
-  const result = Env.safeParse(input);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => {
-      const key = String(issue.path[0] ?? "?");
-      const secret = key === "LOKI_PASSWORD";
-      const shown = secret ? "***" : JSON.stringify(input[key] ?? "");
-      return `${key}=${shown}: ${issue.message}`;
-    });
-    throw new ConfigError(problems);
-  }
-  const raw = result.data;
+  const raw = parseSettings(Env, env);
   if (raw.METRICS_PORT !== undefined && raw.METRICS_PORT === raw.PROXY_PORT) {
     throw new ConfigError([
       `METRICS_PORT=${JSON.stringify(String(raw.METRICS_PORT))}: expected a port different from PROXY_PORT`,
@@ -402,4 +371,29 @@ function deepFreeze<T>(value: T): T {
     Object.freeze(value);
   }
   return value;
+}
+
+/**
+ * Every setting of the proxy, read from `env` once: the proxy's own and access control's (access/access-config.ts,
+ * which also reads the files they name). Both are parsed, so that one start reports every bad variable; throws
+ * ConfigError with all their problems.
+ */
+export function loadSettings(env: NodeJS.ProcessEnv): {
+  config: Config;
+  access: AccessConfig;
+} {
+  const problems: string[] = [];
+  const attempt = <T>(load: () => T): T | undefined => {
+    try {
+      return load();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problems.push(...error.problems);
+      return undefined;
+    }
+  };
+  const config = attempt(() => loadConfig(env));
+  const access = attempt(() => loadAccessConfig(env));
+  if (!config || !access) throw new ConfigError(problems);
+  return { config, access };
 }

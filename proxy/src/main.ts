@@ -5,9 +5,10 @@ import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
-import { loadAccessConfig, type AccessConfig } from "./access/access-config.ts";
+import type { AccessConfig } from "./access/access-config.ts";
 import { createAccessControl } from "./access/access-control.ts";
-import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { loadSettings, type Config } from "./config.ts";
+import { ConfigError } from "./settings.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
@@ -33,28 +34,14 @@ const VERSION = "0.1.0";
 const RECORD_STREAM = { service_name: "ollama-proxy", log_type: "request" };
 
 function readConfig(): { config: Config; access: AccessConfig } {
-  // Both loaders run, so one start reports every bad variable.
-  const problems: string[] = [];
-  let config: Config | undefined;
-  let access: AccessConfig | undefined;
   try {
-    config = loadConfig(process.env);
+    return loadSettings(process.env);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
-  try {
-    access = loadAccessConfig(process.env);
-  } catch (error) {
-    if (!(error instanceof ConfigError)) throw error;
-    problems.push(...error.problems);
-  }
-  if (!config || !access) {
-    for (const problem of problems)
+    for (const problem of error.problems)
       process.stderr.write(`ollama-proxy: invalid setting ${problem}\n`);
     process.exit(2);
   }
-  return { config, access };
 }
 
 interface Recording {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { ConfigError, loadConfig } from "@proxy/config.ts";
+import { loadConfig, loadSettings } from "@proxy/config.ts";
+import { ConfigError } from "@proxy/settings.ts";
 
 function problems(env: Record<string, string>): string[] {
   try {
@@ -70,7 +71,6 @@ describe("loadConfig", () => {
       "host names, *.suffixes, IPs or *",
     ],
     ["ALLOWED_HOSTS", "ok.lan,bad name", "not bad name"],
-    ["ANALYTICS_TOKEN", "short", "at least 16 characters"],
   ])(
     "rejects %s=%s naming the variable, the value and what is expected",
     (key, value, expected) => {
@@ -80,6 +80,25 @@ describe("loadConfig", () => {
       expect(found[0]).toContain(expected);
     },
   );
+
+  it("never shows a secret's value in the message", () => {
+    expect(problems({ ANALYTICS_TOKEN: "short-secret" })).toEqual([
+      "ANALYTICS_TOKEN=***: expected at least 16 characters (make up generates one)",
+    ]);
+  });
+
+  it("reports the proxy's and access control's bad variables together", () => {
+    let caught: unknown;
+    try {
+      loadSettings({ PROXY_PORT: "0", MAX_CONCURRENT: "-1" });
+    } catch (error) {
+      caught = error;
+    }
+    expect(caught).toBeInstanceOf(ConfigError);
+    expect(
+      (caught as ConfigError).problems.map((p) => p.split("=")[0]),
+    ).toEqual(["PROXY_PORT", "MAX_CONCURRENT"]);
+  });
 
   it("lists every bad variable at once", () => {
     expect(

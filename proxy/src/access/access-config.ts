@@ -3,7 +3,13 @@
 // here (keys, aliases, prices) are read and validated now, so a bad file stops the start instead of a request.
 import { readFileSync } from "node:fs";
 import { z } from "zod";
-import { ConfigError } from "../config.ts";
+import {
+  bool,
+  ConfigError,
+  intAtLeast,
+  nonNegativeInt,
+  parseSettings,
+} from "../settings.ts";
 import { AliasError, parseAliases } from "../models/aliases.ts";
 import type { KeyEntry } from "./keys.ts";
 import { parseKeysFile } from "./keys-file.ts";
@@ -36,21 +42,6 @@ export interface AccessConfig {
   readonly pricing: PriceTable | undefined;
 }
 
-const nonNegativeInt = (what: string) =>
-  z.coerce
-    .number({ error: `expected ${what}: a non-negative integer` })
-    .int({ error: `expected ${what}: a non-negative integer` })
-    .min(0, { error: `expected ${what}: a non-negative integer` });
-
-const positiveInt = (what: string, min = 1) =>
-  z.coerce
-    .number({ error: `expected ${what}: an integer >= ${min}` })
-    .int({ error: `expected ${what}: an integer >= ${min}` })
-    .min(min, { error: `expected ${what}: an integer >= ${min}` });
-
-const bool = (what: string) =>
-  z.stringbool({ error: `expected ${what}: true or false` });
-
 const path = z.string().trim().optional();
 
 const Env = z.object({
@@ -66,9 +57,9 @@ const Env = z.object({
   QUEUE_MAX: nonNegativeInt("requests (0 = refuse at once when full)").default(
     500,
   ),
-  QUEUE_TIMEOUT_MS: positiveInt("milliseconds").default(30_000),
-  LIMITS_LEASE_TTL_MS: positiveInt("milliseconds", 100).default(30_000),
-  LIMITS_REDIS_TIMEOUT_MS: positiveInt("milliseconds").default(250),
+  QUEUE_TIMEOUT_MS: intAtLeast("milliseconds", 1).default(30_000),
+  LIMITS_LEASE_TTL_MS: intAtLeast("milliseconds", 100).default(30_000),
+  LIMITS_REDIS_TIMEOUT_MS: intAtLeast("milliseconds", 1).default(250),
   LIMITS_ON_REDIS_ERROR: z
     .enum(["open", "closed"], { error: "expected open or closed" })
     .default("open"),
@@ -142,22 +133,8 @@ export function loadPricing(
  * Throws ConfigError with one line per bad variable: `NAME="value": expected …`.
  */
 export function loadAccessConfig(env: NodeJS.ProcessEnv): AccessConfig {
-  const input: Record<string, string> = {};
-  for (const key of ACCESS_ENV_VARS) {
-    const value = env[key];
-    if (value !== undefined && value.trim() !== "") input[key] = value;
-  }
-  const shown = (key: string) => JSON.stringify(input[key] ?? "");
-  const result = Env.safeParse(input);
-  if (!result.success) {
-    throw new ConfigError(
-      result.error.issues.map((issue) => {
-        const key = String(issue.path[0] ?? "?");
-        return `${key}=${shown(key)}: ${issue.message}`;
-      }),
-    );
-  }
-  const raw = result.data;
+  const raw = parseSettings(Env, env);
+  const shown = (key: keyof typeof raw) => JSON.stringify(env[key] ?? "");
   const problems: string[] = [];
 
   let keys: readonly KeyEntry[] = [];

@@ -7,7 +7,7 @@ import {
   loadAccessConfig,
 } from "@proxy/access/access-config.ts";
 import { hashKey } from "@proxy/access/keys.ts";
-import { ConfigError } from "@proxy/config.ts";
+import { ConfigError } from "@proxy/settings.ts";
 
 function problems(env: Record<string, string>): string[] {
   try {
