@@ -457,21 +457,11 @@ export function createAccessControl(
       return { ok: true, client };
 
     active.add(grant);
+    // Called exactly once by the exchange's owner (http/proxy.ts), also when the client has left.
     let released = false;
-    // Safety net: if the proxy never gets to call release (the client left as admission completed), the
-    // connection's close frees the slots. Deferred so the proxy's own release, with token usage, runs first.
-    const onSocketClose = () =>
-      setImmediate(() => {
-        if (!released) {
-          released = true;
-          settle(grant, 0);
-        }
-      });
-    socket?.once("close", onSocketClose);
     const release = (summary: ExchangeSummary) => {
       if (released) return;
       released = true;
-      socket?.removeListener("close", onSocketClose);
       const usage = summary?.tap?.usage;
       settle(
         grant,

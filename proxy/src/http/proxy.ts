@@ -540,6 +540,12 @@ export function createProxyHandler(
         return;
       }
       if (admission.client) ex.client = admission.client;
+      if (ex.finished) {
+        // The client left while it waited: finish() ran with nothing to release. This is the one place that
+        // gives the grant back; access control does not watch the connection for it.
+        admission.release?.(summarize(req, ex));
+        return;
+      }
       ex.release = admission.release;
       if (admission.headers)
         for (const [name, value] of Object.entries(admission.headers))

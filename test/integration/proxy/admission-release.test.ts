@@ -1,0 +1,116 @@
+// The exchange's owner (http/proxy.ts) gives an admission's grant back exactly once, also when the client left
+// while the admission was still pending: access control no longer watches the connection for it.
+import http from "node:http";
+import { pino } from "pino";
+import { Registry } from "prom-client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createClientIpResolver } from "@proxy/http/client-ip.ts";
+import {
+  createProxyHandler,
+  type Admission,
+  type ProxyHandler,
+} from "@proxy/http/proxy.ts";
+import { createMetrics } from "@proxy/metrics/definitions.ts";
+import { createModelAllowList } from "@proxy/metrics/model-label.ts";
+import type { ExchangeSummary } from "@proxy/tap/exchange.ts";
+import {
+  createEmulator,
+  type Emulator,
+} from "../../fixtures/ollama-emulator/emulator.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
+
+describe("admission release", () => {
+  let emulator: Emulator;
+  let server: http.Server;
+  let handler: ProxyHandler;
+  let port = 0;
+  const summaries: ExchangeSummary[] = [];
+  let pending: Array<(admission: Admission) => void> = [];
+
+  beforeAll(async () => {
+    emulator = await createEmulator({ host: "127.0.0.1", port: 0 });
+    handler = createProxyHandler(
+      {
+        ollamaUrl: emulator.url,
+        upstreamTimeoutMs: 0,
+        maxBodyBytes: 1_000_000,
+        injectStreamUsage: true,
+        maxCaptureChars: 8192,
+        clientHeader: undefined,
+      },
+      {
+        logger: pino({ level: "silent" }),
+        metrics: createMetrics(new Registry()),
+        models: createModelAllowList(),
+        clientIpOf: createClientIpResolver([]),
+        onExchange: (summary) => summaries.push(summary),
+        admit: () => new Promise((resolve) => pending.push(resolve)),
+      },
+    );
+    server = http.createServer((req, res) => handler.handle(req, res));
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve),
+    );
+    port = (server.address() as { port: number }).port;
+  });
+  afterAll(async () => {
+    handler?.close();
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+    await emulator?.close();
+  });
+
+  const startChat = () => {
+    const req = http.request({
+      host: "127.0.0.1",
+      port,
+      method: "POST",
+      path: "/api/chat",
+      headers: { "content-type": "application/json" },
+    });
+    req.on("error", () => undefined);
+    req.end(
+      JSON.stringify({
+        model: "llama3.2",
+        messages: [{ role: "user", content: "hi" }],
+      }),
+    );
+    return req;
+  };
+
+  it("releases a grant that arrives after the client left, once, and forwards nothing", async () => {
+    pending = [];
+    const before = emulator.stats.requests;
+    const summariesBefore = summaries.length;
+    const req = startChat();
+    await waitFor(() => pending.length === 1);
+    req.destroy();
+    // The exchange finished (client_closed) while its admission was pending.
+    await waitFor(() => summaries.length === summariesBefore + 1);
+    let released = 0;
+    pending[0]!({ ok: true, release: () => released++ });
+    await waitFor(() => released === 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released).toBe(1);
+    expect(emulator.stats.requests).toBe(before);
+    expect(summaries.at(-1)?.outcome).not.toBe("ok");
+  });
+
+  it("releases a grant once when the exchange ends normally", async () => {
+    pending = [];
+    const req = startChat();
+    const answered = new Promise<number>((resolve) =>
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      }),
+    );
+    await waitFor(() => pending.length === 1);
+    let released = 0;
+    pending[0]!({ ok: true, release: () => released++ });
+    expect(await answered).toBe(200);
+    await waitFor(() => released === 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(released).toBe(1);
+  });
+});
