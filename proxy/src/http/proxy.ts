@@ -568,7 +568,7 @@ export function createProxyHandler(
     ex.model = normalizeModel(ex.request.model ?? "");
     ex.modelLabel = deps.models.label(ex.model);
     ex.json = json;
-    let outgoing = body;
+    // The body is parsed once; the two rewrites below change the parsed object, serialised once at the end.
     let outgoingJson = json;
     const target =
       json && ex.route.inference && ex.request.model !== undefined
@@ -576,12 +576,9 @@ export function createProxyHandler(
         : undefined;
     if (json && target !== undefined && ex.request.model !== undefined) {
       ex.alias = { requested: ex.request.model, served: target };
-      outgoing = rewriteModelField(json, target);
-      outgoingJson = parseJsonObject(outgoing);
+      outgoingJson = rewriteModelField(json, target);
       ex.model = normalizeModel(target);
       ex.modelLabel = deps.models.label(ex.model);
-      req.headers["content-length"] = String(outgoing.length);
-      delete req.headers["transfer-encoding"];
     }
     const openAiStream =
       ex.route.op === "chat_completions" || ex.route.op === "completions";
@@ -594,11 +591,15 @@ export function createProxyHandler(
     ) {
       const rewritten = withIncludeUsage(outgoingJson);
       if (rewritten) {
-        outgoing = rewritten;
+        outgoingJson = rewritten;
         ex.strip = true;
-        req.headers["content-length"] = String(rewritten.length);
-        delete req.headers["transfer-encoding"];
       }
+    }
+    let outgoing = body;
+    if (outgoingJson !== json && outgoingJson) {
+      outgoing = Buffer.from(JSON.stringify(outgoingJson), "utf8");
+      req.headers["content-length"] = String(outgoing.length);
+      delete req.headers["transfer-encoding"];
     }
     admitAndForward(req, res, ex, outgoing).catch((error: unknown) =>
       failInternally(res, ex, error),

@@ -107,7 +107,7 @@ export function resolveAlias(
 export function rewriteModelField(
   json: Record<string, unknown>,
   target: string,
-): Buffer {
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   let placed = false;
   for (const [key, value] of Object.entries(json)) {
@@ -119,7 +119,7 @@ export function rewriteModelField(
     }
   }
   if (!placed) out.model = target;
-  return Buffer.from(JSON.stringify(out), "utf8");
+  return out;
 }
 
 /** True for a key Go's encoding/json would also read as `model` (case-insensitive, NFKC-folded). */

@@ -252,15 +252,9 @@ export function describeRequest(
  * The one deliberate change to a request: ask Ollama for token counts on an OpenAI stream that did not ask for
  * them (reference/ollama-api.md §7.3). Returns the new body, or undefined when the request needs no change.
  */
-export function withIncludeUsage(json: Json): Buffer | undefined {
+export function withIncludeUsage(json: Json): Json | undefined {
   if (json.stream !== true) return undefined;
   const options = isObject(json.stream_options) ? json.stream_options : {};
   if (options.include_usage === true) return undefined;
-  return Buffer.from(
-    JSON.stringify({
-      ...json,
-      stream_options: { ...options, include_usage: true },
-    }),
-    "utf8",
-  );
+  return { ...json, stream_options: { ...options, include_usage: true } };
 }

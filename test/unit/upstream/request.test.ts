@@ -194,7 +194,7 @@ describe("withIncludeUsage", () => {
       stream: true,
       stream_options: { foo: 1 },
     });
-    expect(JSON.parse(rewritten!.toString())).toEqual({
+    expect(rewritten).toEqual({
       model: "m",
       stream: true,
       stream_options: { foo: 1, include_usage: true },
