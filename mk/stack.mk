@@ -28,7 +28,7 @@ up: docker-check ## start the stack and wait until it is healthy (GPU=1: NVIDIA 
 	  echo "error: these images are not on this machine and could not be pulled (no registry reachable?):" >&2; \
 	  for image in $$missing; do echo "  $$image" >&2; done; \
 	  echo "  Pull them where a registry is reachable and load them here (docker save | docker load)," >&2; \
-	  echo "  or point *_VERSION in .env at images you have (docker image ls); make stack-images builds offline stand-ins." >&2; \
+	  echo "  or point *_VERSION in .env at images you have (docker image ls)." >&2; \
 	  exit 1; \
 	fi
 	@echo "==> docker compose $(STACK_FILES) up -d --build --wait"
