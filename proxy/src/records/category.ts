@@ -1,6 +1,7 @@
 // Prompt text → one of a fixed set of categories, from cheap keyword rules. Pure: no I/O, no logger, no state.
 // Runs on every request after the response, so it reads a bounded window of the text whatever its size, and its
 // output is bounded too (always one of CATEGORIES), which makes it safe as a metrics label.
+import type { PromptParts } from "../upstream/types.ts";
 
 // Ties go to the category listed first, so explicit tasks (summarize, translate, …) come before topics (code, …).
 export const CATEGORIES = [
@@ -540,13 +541,6 @@ const RULES: readonly Rule[] = RULE_TABLE.map(
 
 const OTHER_INDEX = CATEGORIES.indexOf("other");
 
-/** The parts of a prompt the rules read: the last user message, and hints from the system prompt and earlier. */
-interface PromptParts {
-  user: string;
-  system: string;
-  previousUser: string;
-}
-
 const ROLE_PREFIXES = ["system: ", "user: ", "assistant: ", "tool: "] as const;
 
 function isTranscript(text: string): boolean {
@@ -664,10 +658,11 @@ function scorePart(
 
 function scorePrompt(
   text: string,
+  parts: PromptParts | undefined,
   work: CategoryWork | undefined,
 ): Float64Array {
   const scores = new Float64Array(CATEGORIES.length);
-  const parts = splitPrompt(text);
+  parts ??= splitPrompt(text);
   scorePart(scores, parts.user, HEAD_CHARS + TAIL_CHARS, USER, work);
   scorePart(scores, parts.system, SYSTEM_CHARS, SYSTEM, work);
   if (parts.previousUser !== "") {
@@ -701,13 +696,14 @@ function pickCategory(scores: Float64Array): Category {
 }
 
 /**
- * The prompt's category, always one of CATEGORIES (`other` when no rule is confident). Accepts a plain prompt
- * or chat messages rendered as `role: content` lines; for those, the last user message decides, and the system
- * prompt and the user message before it weigh in less. Reads a bounded window, so it is cheap for any input.
+ * The prompt's category, always one of CATEGORIES (`other` when no rule is confident): the last user message
+ * decides, and the system prompt and the user message before it weigh in less. The proxy passes those parts as
+ * read from the request (`parts`, upstream/request.ts); without them, `text` is split as `role: content` lines
+ * (tools and tests), which a message holding "\nuser: " can mislead. Reads bounded windows: cheap for any input.
  */
-export function categorizePrompt(text: string): Category {
+export function categorizePrompt(text: string, parts?: PromptParts): Category {
   return pickCategory(
-    scorePrompt(typeof text === "string" ? text : "", undefined),
+    scorePrompt(typeof text === "string" ? text : "", parts, undefined),
   );
 }
 
@@ -719,9 +715,12 @@ export interface CategoryExplanation {
 }
 
 /** categorizePrompt with its scores and the work it did, for tests and tuning; not for the hot path. */
-export function explainCategory(text: string): CategoryExplanation {
+export function explainCategory(
+  text: string,
+  parts?: PromptParts,
+): CategoryExplanation {
   const work: CategoryWork = { tests: 0, chars: 0 };
-  const scores = scorePrompt(typeof text === "string" ? text : "", work);
+  const scores = scorePrompt(typeof text === "string" ? text : "", parts, work);
   const named: Partial<Record<Category, number>> = {};
   scores.forEach((score, i) => {
     if (score > 0) named[CATEGORIES[i] ?? "other"] = score;

@@ -1,6 +1,7 @@
 // ExchangeSummary → the analytics record: one compact JSON line per request, snake_case, numbers as numbers, no
 // arrays (Loki's `| json` skips them). Capture modes, redaction and the line-size guard are applied here, so
 // every path that emits a record (success, failure, rejection, abort) gets them.
+import type { PromptParts } from "../upstream/types.ts";
 import type { CaptureMode } from "../config.ts";
 import type { ExchangeSummary } from "../tap/exchange.ts";
 import type { RecordEnvelope } from "../delivery/envelope.ts";
@@ -13,7 +14,7 @@ export interface RecordOptions {
   /** Loki's max_line_size (256 KB by default) minus headroom; a record never exceeds it. */
   readonly maxLineBytes: number;
   readonly redact: Redactor;
-  readonly categorize: (prompt: string) => string;
+  readonly categorize: (prompt: string, parts?: PromptParts) => string;
 }
 
 /** The record's fields. Optional numbers are left out when unknown rather than written as 0. */
@@ -128,7 +129,7 @@ export function buildRecord(
     user_agent: options.redact(summary.userAgent),
     client: summary.client,
     category: summary.route.inference
-      ? options.categorize(request.prompt)
+      ? options.categorize(request.prompt, request.promptParts)
       : "none",
     prompt_chars: request.promptChars,
     prompt_truncated: prompt.truncated,

@@ -1,5 +1,6 @@
 // Turns each finished exchange into its analytics record and hands it to the outbox. Runs after the client's
 // response has ended; a fault here is logged and counted, never thrown back into the request path.
+import type { PromptParts } from "../upstream/types.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
@@ -18,7 +19,7 @@ export interface RecorderDeps {
   readonly metrics: Metrics;
   readonly logger: Logger;
   readonly enqueue: (envelope: RecordEnvelope) => void;
-  readonly categorize: (prompt: string) => string;
+  readonly categorize: (prompt: string, parts?: PromptParts) => string;
 }
 
 export function recordOptionsFrom(

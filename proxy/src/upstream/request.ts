@@ -1,7 +1,7 @@
 // Request bodies → RequestInfo (model, stream, rendered prompt). Pure and total: a body that is not the JSON we
 // expect still yields an answer, because the proxy forwards it unchanged and Ollama decides what is wrong.
 import { isObject, toolCallTexts, type Json } from "./json-fields.ts";
-import type { Op, RequestInfo, Route } from "./types.ts";
+import type { Op, PromptParts, RequestInfo, Route } from "./types.ts";
 
 export type { Json };
 
@@ -20,16 +20,53 @@ export const EMPTY_REQUEST: RequestInfo = Object.freeze({
   keepAliveZero: false,
 });
 
-/** Accumulates prompt text up to `maxChars` while counting the full length. */
+// Bounds of PromptParts: a long user message keeps this many characters of its head and of its tail (the
+// categoriser reads at most 2,560 + 512 of them); the system prompt and the previous user message their head.
+const PART_END_CHARS = 4096;
+const SYSTEM_PART_CHARS = 1024;
+const PREVIOUS_USER_PART_CHARS = 512;
+
+const headAndTail = (text: string, each: number): string =>
+  text.length <= 2 * each ? text : text.slice(0, each) + text.slice(-each);
+
+/**
+ * Accumulates prompt text up to `maxChars` while counting the full length, and the prompt's parts by role from
+ * the messages themselves (message() rather than line()), so that no one has to re-parse the rendered text.
+ */
 class PromptBuilder {
   private readonly parts: string[] = [];
   private kept = 0;
   total = 0;
   images = 0;
   private readonly maxChars: number;
+  private system = "";
+  private user = "";
+  private previousUser = "";
+  private messages = 0;
 
   constructor(maxChars: number) {
     this.maxChars = maxChars;
+  }
+
+  /** One message of `role`, rendered as a `role: text` line (or the bare text for a plain prompt). */
+  message(role: string, text: string, rendered = `${role}: ${text}`): void {
+    this.line(rendered);
+    this.messages++;
+    if (role === "system" || role === "developer") {
+      if (this.system === "") this.system = text.slice(0, SYSTEM_PART_CHARS);
+    } else if (role === "user") {
+      this.previousUser = this.user.slice(0, PREVIOUS_USER_PART_CHARS);
+      this.user = headAndTail(text, PART_END_CHARS);
+    }
+  }
+
+  promptParts(): PromptParts | undefined {
+    if (this.messages === 0) return undefined;
+    return {
+      user: this.user,
+      system: this.system,
+      previousUser: this.previousUser,
+    };
   }
 
   line(text: string): void {
@@ -101,33 +138,34 @@ function renderMessages(messages: unknown, prompt: PromptBuilder): number {
     if (Array.isArray(message.images)) prompt.images += message.images.length;
     const calls = renderToolCalls(message.tool_calls);
     if (calls) text = text ? `${text}\n${calls}` : calls;
-    prompt.line(`${role}: ${text}`);
+    prompt.message(role, text);
   }
   return messages.length;
 }
 
 function renderInput(input: unknown, prompt: PromptBuilder): number {
   if (typeof input === "string") {
-    if (input !== "") prompt.line(input);
+    if (input !== "") prompt.message("user", input, input);
     return input === "" ? 0 : 1;
   }
   if (!Array.isArray(input)) return 0;
   let count = 0;
   for (const item of input) {
     if (typeof item === "string") {
-      prompt.line(item);
+      prompt.message("user", item, item);
       count++;
     } else if (
       isObject(item) &&
       (item.role !== undefined || item.content !== undefined)
     ) {
       // /v1/responses input items
-      prompt.line(
-        `${str(item.role) ?? "user"}: ${renderContent(item.content, prompt)}`,
+      prompt.message(
+        str(item.role) ?? "user",
+        renderContent(item.content, prompt),
       );
       count++;
     } else if (isObject(item) && item.type === "function_call_output") {
-      prompt.line(`tool: ${renderContent(item.output, prompt)}`);
+      prompt.message("tool", renderContent(item.output, prompt));
       count++;
     }
   }
@@ -188,9 +226,9 @@ export function describeRequest(
   switch (route.op) {
     case "generate":
       if (typeof json.system === "string" && json.system !== "")
-        prompt.line(`system: ${json.system}`);
+        prompt.message("system", json.system);
       if (typeof json.prompt === "string" && json.prompt !== "") {
-        prompt.line(json.prompt);
+        prompt.message("user", json.prompt, json.prompt);
         inputs = 1;
       }
       if (Array.isArray(json.images)) prompt.images += json.images.length;
@@ -201,7 +239,7 @@ export function describeRequest(
       break;
     case "messages":
       if (json.system !== undefined)
-        prompt.line(`system: ${renderContent(json.system, prompt)}`);
+        prompt.message("system", renderContent(json.system, prompt));
       inputs = renderMessages(json.messages, prompt);
       break;
     case "completions":
@@ -216,7 +254,7 @@ export function describeRequest(
       break;
     case "responses":
       if (typeof json.instructions === "string")
-        prompt.line(`system: ${json.instructions}`);
+        prompt.message("system", json.instructions);
       inputs = renderInput(json.input, prompt);
       break;
     default:
@@ -229,6 +267,7 @@ export function describeRequest(
     str(json.model) ??
     str(json.name) ??
     (route.op === "copy" ? str(json.source) : undefined);
+  const promptParts = prompt.promptParts();
   const loadable =
     route.op === "generate" || route.op === "chat" || route.op === "embed";
   return {
@@ -241,6 +280,7 @@ export function describeRequest(
           : defaultStream(route.op),
     prompt: prompt.text(),
     promptChars: prompt.total,
+    ...(promptParts ? { promptParts } : {}),
     images: prompt.images,
     includeUsage: streamOptions?.include_usage === true,
     loadOnly: loadable && inputs === 0,

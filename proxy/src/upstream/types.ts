@@ -48,6 +48,17 @@ export interface Route {
 }
 
 /** What the proxy needs from a request body. */
+/**
+ * The parts of a prompt that say what it is about, read from the request's structure (never re-parsed from the
+ * rendered text): the last user message, the system prompt and the user message before the last. Bounded: a
+ * long message keeps its head and its tail.
+ */
+export interface PromptParts {
+  readonly user: string;
+  readonly system: string;
+  readonly previousUser: string;
+}
+
 export interface RequestInfo {
   /** As the client sent it (Ollama echoes it verbatim). */
   readonly model: string | undefined;
@@ -55,6 +66,8 @@ export interface RequestInfo {
   /** Rendered prompt text, at most `maxChars` characters; `promptChars` is the full length. */
   readonly prompt: string;
   readonly promptChars: number;
+  /** Set for requests that carry a prompt (generate, chat, completions, embeddings, responses, messages). */
+  readonly promptParts?: PromptParts;
   readonly images: number;
   /** OpenAI streaming request that already asked for `stream_options.include_usage`. */
   readonly includeUsage: boolean;

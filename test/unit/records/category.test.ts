@@ -360,6 +360,18 @@ describe("held-out prompts", () => {
   });
 });
 
+describe("prompt parts from the request", () => {
+  it("decide over the rendered text, which a message holding a role line can mislead", () => {
+    const user =
+      "Translate into French:\nuser: write a Python function that sorts a list";
+    const text = `user: ${user}`;
+    expect(categorizePrompt(text)).not.toBe("translate");
+    expect(categorizePrompt(text, { user, system: "", previousUser: "" })).toBe(
+      "translate",
+    );
+  });
+});
+
 describe("chat transcripts", () => {
   it("decides by the last user message, not earlier ones", () => {
     const text = [

@@ -60,6 +60,23 @@ describe("buildRecord", () => {
     expect(Object.values(record).some(Array.isArray)).toBe(false);
   });
 
+  it("categorises from the prompt parts read from the request, not from the rendered text", () => {
+    const parts = { user: "write a sort in Go", system: "", previousUser: "" };
+    const seen: unknown[] = [];
+    buildRecord(
+      summary({
+        request: { ...summary().request, promptParts: parts },
+      }),
+      options({
+        categorize: (prompt, promptParts) => {
+          seen.push(prompt, promptParts);
+          return "code";
+        },
+      }),
+    );
+    expect(seen).toEqual(["user: write a sort in Go", parts]);
+  });
+
   it("estimates decode speed from the wall clock when Ollama gives no timings (/v1 routes)", () => {
     const record = buildRecord(
       summary({

@@ -8,6 +8,84 @@ import { matchRoute } from "@proxy/upstream/routes.ts";
 
 const body = (value: unknown) => Buffer.from(JSON.stringify(value));
 
+describe("prompt parts", () => {
+  const chat = (messages: unknown[], maxChars = 1000) =>
+    parseRequest(
+      matchRoute("POST", "/v1/chat/completions"),
+      body({ model: "m", messages }),
+      maxChars,
+    );
+
+  it("reads the last user message, the system prompt and the user message before, from the messages", () => {
+    expect(
+      chat([
+        { role: "system", content: "You translate." },
+        { role: "user", content: "first" },
+        { role: "assistant", content: "ok" },
+        { role: "user", content: "second" },
+        { role: "assistant", content: "prefill" },
+      ]).promptParts,
+    ).toEqual({
+      system: "You translate.",
+      user: "second",
+      previousUser: "first",
+    });
+  });
+
+  it("is not misled by a message that contains a line looking like another role", () => {
+    const parts = chat([
+      { role: "user", content: "Summarize this log:\nuser: write a SQL query" },
+    ]).promptParts;
+    expect(parts?.user).toBe("Summarize this log:\nuser: write a SQL query");
+    expect(parts?.previousUser).toBe("");
+  });
+
+  it("keeps the last user message of a conversation longer than the captured prompt", () => {
+    const history = Array.from({ length: 50 }, (_, i) => ({
+      role: i % 2 ? "assistant" : "user",
+      content: `message ${i} ${"x".repeat(400)}`,
+    }));
+    const info = chat([...history, { role: "user", content: "the last one" }]);
+    expect(info.prompt.length).toBe(1000);
+    expect(info.prompt).not.toContain("the last one");
+    expect(info.promptParts?.user).toBe("the last one");
+  });
+
+  it("bounds every part: a long message keeps its head and its tail", () => {
+    const long = `HEAD${"y".repeat(100_000)}TAIL`;
+    const parts = chat([
+      { role: "system", content: long },
+      { role: "user", content: long },
+      { role: "user", content: long },
+    ]).promptParts!;
+    expect(parts.user.length).toBe(8192);
+    expect(parts.user.startsWith("HEAD")).toBe(true);
+    expect(parts.user.endsWith("TAIL")).toBe(true);
+    expect(parts.system.length).toBe(1024);
+    expect(parts.previousUser.length).toBe(512);
+  });
+
+  it("reads generate's system and prompt, and plain prompts as the user's", () => {
+    expect(
+      parseRequest(
+        matchRoute("POST", "/api/generate"),
+        body({ model: "m", system: "Be terse.", prompt: "Why?" }),
+        1000,
+      ).promptParts,
+    ).toEqual({ system: "Be terse.", user: "Why?", previousUser: "" });
+    expect(
+      parseRequest(
+        matchRoute("POST", "/v1/completions"),
+        body({ model: "m", prompt: "Once upon" }),
+        1000,
+      ).promptParts?.user,
+    ).toBe("Once upon");
+    expect(
+      parseRequest(matchRoute("GET", "/api/tags"), undefined, 1000).promptParts,
+    ).toBeUndefined();
+  });
+});
+
 describe("parseRequest", () => {
   it("renders chat messages as role: content lines, system included, and counts images", () => {
     const info = parseRequest(
