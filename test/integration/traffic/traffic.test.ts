@@ -3,7 +3,7 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { fileURLToPath } from "node:url";
-import { CATEGORIES } from "@proxy/records/category.ts";
+import { CATEGORIES } from "@proxy/records/category-rules.ts";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   parseTrafficArgs,

@@ -1,10 +1,6 @@
 // The prompt categoriser: bounded output, bounded work, and how often it agrees with the curated prompt set.
-import {
-  CATEGORIES,
-  categorizePrompt,
-  explainCategory,
-  type Category,
-} from "@proxy/records/category.ts";
+import { categorizePrompt, explainCategory } from "@proxy/records/category.ts";
+import { CATEGORIES, type Category } from "@proxy/records/category-rules.ts";
 import { afterAll, describe, expect, it } from "vitest";
 import {
   loadPromptSet,

@@ -1,5 +1,5 @@
 // The curated prompt set is data a demo user reads in Grafana: check its size, spread and shape.
-import { CATEGORIES } from "@proxy/records/category.ts";
+import { CATEGORIES } from "@proxy/records/category-rules.ts";
 import { describe, expect, it } from "vitest";
 import {
   loadPromptSet,
