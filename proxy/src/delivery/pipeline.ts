@@ -12,12 +12,9 @@
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/definitions.ts";
 import { lokiPushUrl, pushToLoki } from "./loki-push.ts";
-import {
-  countDropped,
-  createMemoryOutbox,
-  createRedisOutbox,
-  type Outbox,
-} from "./outbox.ts";
+import { createMemoryOutbox } from "./memory-outbox.ts";
+import { countDropped, type Outbox } from "./outbox.ts";
+import { createRedisOutbox } from "./redis-outbox.ts";
 import type { RecordEnvelope } from "./envelope.ts";
 import { createShipper } from "./shipper.ts";
 

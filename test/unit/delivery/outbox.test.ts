@@ -1,10 +1,7 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
-import {
-  countDropped,
-  createFifo,
-  createMemoryOutbox,
-} from "@proxy/delivery/outbox.ts";
+import { createMemoryOutbox } from "@proxy/delivery/memory-outbox.ts";
+import { countDropped, createFifo } from "@proxy/delivery/outbox.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 
 async function counter(

@@ -3,7 +3,8 @@ import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PushOutcome } from "@proxy/delivery/loki-push.ts";
 import type { LokiPushPayload } from "@proxy/delivery/loki-push.ts";
-import { createMemoryOutbox, type Outbox } from "@proxy/delivery/outbox.ts";
+import { createMemoryOutbox } from "@proxy/delivery/memory-outbox.ts";
+import type { Outbox } from "@proxy/delivery/outbox.ts";
 import {
   backoffDelayMs,
   createShipper,
