@@ -2,6 +2,7 @@
 // (recordExchange), the analytics record (recorder.record: redaction, category, JSON line) and each piece alone.
 //   node bench/micro/record-cost.ts
 import { Registry } from "prom-client";
+import { time as timeEach } from "./timing.ts";
 import pino from "pino";
 import { loadConfig } from "../../proxy/src/config.ts";
 import { createMetrics } from "../../proxy/src/metrics/definitions.ts";
@@ -113,19 +114,8 @@ const small = summary(
   8,
 );
 
-function time(name: string, fn: () => void, n = 20000) {
-  for (let i = 0; i < 2000; i++) fn();
-  const runs: number[] = [];
-  for (let r = 0; r < 5; r++) {
-    const t = performance.now();
-    for (let i = 0; i < n; i++) fn();
-    runs.push(((performance.now() - t) * 1000) / n);
-  }
-  runs.sort((a, b) => a - b);
-  console.log(
-    `${name.padEnd(52)} ${runs[2]!.toFixed(2)} µs (min ${runs[0]!.toFixed(2)})`,
-  );
-}
+/** record-cost's calls are costlier: fewer iterations per run. */
+const time = (name: string, fn: () => void) => timeEach(name, fn, 20_000);
 const mo = { clientLabel: false, clientLabelOf: () => "" };
 for (const [label, s] of [
   ["8-token chat", small],
