@@ -3,9 +3,7 @@
 // wait queue). Shared through Redis when it is configured, per process otherwise. Owns its Redis connection,
 // the file watchers and the lease-renewal timer; never logs a key, a hash or a header value.
 import { randomUUID, timingSafeEqual } from "node:crypto";
-import { readFileSync, watch, type FSWatcher } from "node:fs";
 import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { basename, dirname } from "node:path";
 import { Redis } from "ioredis";
 import type { Admission, AdmissionContext } from "../http/proxy.ts";
 import type { Logger } from "../logger.ts";
@@ -18,6 +16,7 @@ import {
   loadPricing,
   type AccessConfig,
 } from "./access-config.ts";
+import { createFileWatch } from "./file-watch.ts";
 import { isModelKeySpelling, resolveAlias } from "../models/aliases.ts";
 import { createSlotQueue, type SlotQueue } from "./concurrency.ts";
 import {
@@ -102,7 +101,6 @@ export const ADMIN_OPS: ReadonlySet<Op> = new Set([
 export const WEB_OPS: ReadonlySet<Op> = new Set(["web_search", "web_fetch"]);
 
 const WWW_AUTHENTICATE = { "WWW-Authenticate": 'Bearer realm="ollama-proxy"' };
-const FILE_DEBOUNCE_MS = 200;
 const FAILURE_LOG_INTERVAL_MS = 30_000;
 
 const deny = (
@@ -471,10 +469,6 @@ export function createAccessControl(
     return { ok: true, client, release };
   };
 
-  const watchers: FSWatcher[] = [];
-  const debounce = new Map<string, NodeJS.Timeout>();
-  const lastText = new Map<string, string>();
-
   const reloadKeys = () => {
     if (!config.keysFile) return;
     const loaded = loadKeys(config.keysFile);
@@ -524,54 +518,11 @@ export function createAccessControl(
     );
   };
 
-  const watchFile = (file: string | undefined, reload: () => void) => {
-    if (!file) return;
-    const name = basename(file);
-    // Watch the directory: editors and `keys` replace the file by rename, which ends a watch on the file itself.
-    try {
-      const watcher = watch(dirname(file), (_event, changed) => {
-        if (changed !== null && changed !== name && !changed.startsWith(".."))
-          return;
-        clearTimeout(debounce.get(file));
-        const timer = setTimeout(() => {
-          debounce.delete(file);
-          let text: string;
-          try {
-            text = readFileSync(file, "utf8");
-          } catch {
-            text = "";
-          }
-          if (lastText.get(file) === text) return;
-          lastText.set(file, text);
-          reload();
-        }, FILE_DEBOUNCE_MS);
-        timer.unref();
-        debounce.set(file, timer);
-      });
-      watcher.on("error", (error) =>
-        logger.warn(
-          { file, err: error.message },
-          "cannot watch the file any more; SIGHUP still reloads it",
-        ),
-      );
-      watcher.unref();
-      watchers.push(watcher);
-      try {
-        lastText.set(file, readFileSync(file, "utf8"));
-      } catch {
-        // Unreadable now; the first change will load it.
-      }
-    } catch (error) {
-      logger.warn(
-        { file, err: error instanceof Error ? error.message : String(error) },
-        "cannot watch the file; SIGHUP still reloads it",
-      );
-    }
-  };
+  const files = createFileWatch(logger);
   if (deps.watchFiles !== false) {
-    watchFile(config.keysFile, reloadKeys);
-    watchFile(config.aliasesFile, reloadAliases);
-    watchFile(config.pricingFile, reloadPricing);
+    files.watch(config.keysFile, reloadKeys);
+    files.watch(config.aliasesFile, reloadAliases);
+    files.watch(config.pricingFile, reloadPricing);
   }
 
   /** The key a request presents, or the refusal (401) when keys are on and it presents none that is valid. */
@@ -687,8 +638,7 @@ export function createAccessControl(
     },
     async close() {
       clearInterval(renewTimer);
-      for (const watcher of watchers) watcher.close();
-      for (const timer of debounce.values()) clearTimeout(timer);
+      files.close();
       queue?.close();
       await local.close();
       if (redis) {
