@@ -1,5 +1,6 @@
 // The one reader of the environment: loadSettings() parses every setting once (the proxy's here, access
-// control's in access/access-config.ts), fails fast with one line per bad variable, and returns frozen configs. OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
+// control's in access/access-config.ts), fails fast with one line per bad variable, and returns frozen configs.
+// OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
 import {
@@ -170,14 +171,12 @@ const allowedHosts = commaList((entries) => {
 });
 
 /** ANALYTICS_TOKEN: the bearer token of the analytics API when API keys are off (it serves every prompt). */
-const analyticsToken = z
-  .string()
-  .trim()
-  .optional()
-  .transform((value) => (value === "" ? undefined : value))
-  .refine((value) => value === undefined || value.length >= 16, {
+const analyticsToken = optionalString.refine(
+  (value) => value === undefined || value.length >= 16,
+  {
     error: "expected at least 16 characters (make up generates one)",
-  });
+  },
+);
 
 const Env = z.object({
   PROXY_PORT: port("PROXY_PORT").default(11434),
