@@ -1,5 +1,5 @@
 // The baseline for Node's own cost: a bare http-proxy-3 pass-through, no taps, no body reads, no metrics.
-// Same server and agent settings as proxy/src/http/proxy.ts. BENCH_PORT, BENCH_TARGET; BENCH_AGENT=none drops
+// Same server and agent settings as proxy/src/http/transport.ts. BENCH_PORT, BENCH_TARGET; BENCH_AGENT=none drops
 // the keep-alive agent (http-proxy-3's default: a new upstream connection per request).
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";

@@ -1,4 +1,4 @@
-// "Our proxy, analytics off": the shipped forwarding handler (proxy/src/http/proxy.ts: body parsing, taps,
+// "Our proxy, analytics off": the shipped exchange owner (proxy/src/exchange/owner.ts: body parsing, taps,
 // in-flight gauge) wired like main.ts, but with the per-exchange work switched off. The proxy has no setting
 // for this, so the benchmark builds it from the same modules instead.
 // BENCH_PORT, BENCH_TARGET; BENCH_ON_EXCHANGE = none (default: no records, no request metrics) | metrics
@@ -19,8 +19,14 @@ const { createClientIpResolver } =
   await load<typeof import("../proxy/src/http/client-ip.ts")>(
     "http/client-ip.ts",
   );
-const { createProxyHandler } =
-  await load<typeof import("../proxy/src/http/proxy.ts")>("http/proxy.ts");
+const { createExchangeOwner } =
+  await load<typeof import("../proxy/src/exchange/owner.ts")>(
+    "exchange/owner.ts",
+  );
+const { createTransport } =
+  await load<typeof import("../proxy/src/http/transport.ts")>(
+    "http/transport.ts",
+  );
 const { createMetrics } = await load<
   typeof import("../proxy/src/metrics/definitions.ts")
 >("metrics/definitions.ts");
@@ -38,28 +44,31 @@ const withMetrics = process.env.BENCH_ON_EXCHANGE === "metrics";
 
 const registry = new Registry();
 const metrics = createMetrics(registry);
-const handler = createProxyHandler(
+const handler = createExchangeOwner(
   {
     // main.ts defaults (config.ts): no idle timeout, 100 MiB bodies, usage injection on, 8192 captured chars.
-    ollamaUrl: target,
     upstreamTimeoutMs: 0,
+    upstreamHost: new URL(target).host,
     maxBodyBytes: 100 * 1024 * 1024,
     injectStreamUsage: true,
     maxCaptureChars: 8192,
     clientHeader: undefined,
   },
   {
+    transport: createTransport({ upstreamUrl: target, idleTimeoutMs: 0 }),
     logger: pino({ level: "warn", base: null }),
     metrics,
     models: createModelAllowList(),
     clientIpOf: createClientIpResolver([]),
-    onExchange: withMetrics
-      ? (summary) =>
-          recordExchange(metrics, summary, {
-            clientLabel: false,
-            clientLabelOf: () => "",
-          })
-      : () => undefined,
+    finishHooks: withMetrics
+      ? [
+          (summary) =>
+            recordExchange(metrics, summary, {
+              clientLabel: false,
+              clientLabelOf: () => "",
+            }),
+        ]
+      : [],
   },
 );
 

@@ -13,13 +13,13 @@ import {
 } from "../../proxy/src/records/recorder.ts";
 import { buildRecord, toEnvelope } from "../../proxy/src/records/record.ts";
 import { categorizePrompt } from "../../proxy/src/records/category.ts";
-import { createResponseTap } from "../../proxy/src/tap/response-tap.ts";
+import { createResponseTap } from "../../proxy/src/upstream/response-tap.ts";
 import { matchRoute } from "../../proxy/src/upstream/routes.ts";
 import {
   describeRequest,
   parseJsonObject,
 } from "../../proxy/src/upstream/request.ts";
-import type { ExchangeSummary } from "../../proxy/src/tap/exchange.ts";
+import type { ExchangeSummary } from "../../proxy/src/exchange/outcome.ts";
 
 const config = loadConfig({ LOKI_URL: "http://127.0.0.1:1" });
 const metrics = createMetrics(new Registry());

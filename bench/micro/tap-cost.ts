@@ -1,6 +1,6 @@
 // Microbenchmark: CPU per line of the response tap over a chat stream shaped like the emulator's (NDJSON, SSE, and
 // SSE in strip mode).   node bench/micro/tap-cost.ts [tokens]
-import { createResponseTap } from "../../proxy/src/tap/response-tap.ts";
+import { createResponseTap } from "../../proxy/src/upstream/response-tap.ts";
 import { matchRoute } from "../../proxy/src/upstream/routes.ts";
 
 const N = Number(process.argv[2] ?? 256);

@@ -8,7 +8,7 @@ import express, {
   type Router,
 } from "express";
 import type { HostPolicy } from "./http/allowed-hosts.ts";
-import type { Admission } from "./http/proxy.ts";
+import type { Admission } from "./exchange/admission.ts";
 import type { Logger } from "./logger.ts";
 import { createReadyz, healthz } from "./http/health.ts";
 import {

@@ -12,7 +12,8 @@ import { ConfigError } from "./settings.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
-import { createProxyHandler } from "./http/proxy.ts";
+import { createExchangeOwner } from "./exchange/owner.ts";
+import { createTransport } from "./http/transport.ts";
 import { refusalOf } from "./http/refusal.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -161,10 +162,10 @@ async function main(): Promise<void> {
     clientLabelOf: (client: string) => access.clientLabelOf(client),
   };
   const hostAllowed = createHostPolicy({ allowedHosts: config.allowedHosts });
-  const handler = createProxyHandler(
+  const handler = createExchangeOwner(
     {
-      ollamaUrl: config.ollamaUrl,
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      upstreamHost: new URL(config.ollamaUrl).host,
       maxBodyBytes: config.maxBodyBytes,
       injectStreamUsage: config.injectStreamUsage,
       // The text kept per request in memory; records cut it further per CAPTURE_* mode.
@@ -175,6 +176,10 @@ async function main(): Promise<void> {
       clientHeader: config.clientHeader,
     },
     {
+      transport: createTransport({
+        upstreamUrl: config.ollamaUrl,
+        idleTimeoutMs: config.upstreamTimeoutMs,
+      }),
       logger,
       metrics,
       models,
@@ -183,17 +188,19 @@ async function main(): Promise<void> {
       stripCredentials: (headers) => access.stripCredentials(headers),
       resolveAlias: (model) => access.resolveAlias(model),
       hostAllowed,
-      onExchange: (summary) => {
-        // Priced once, for the cost metric and the record.
-        const usage = summary.tap?.usage;
-        const costUsd = access.costOf(
-          summary.model,
-          usage?.promptTokens ?? 0,
-          usage?.completionTokens ?? 0,
-        );
-        recordExchange(metrics, summary, exchangeMetricOptions, costUsd);
-        recording.recorder.record(summary, costUsd);
-      },
+      finishHooks: [
+        (summary) => {
+          // Priced once, for the cost metric and the record.
+          const usage = summary.tap?.usage;
+          const costUsd = access.costOf(
+            summary.model,
+            usage?.promptTokens ?? 0,
+            usage?.completionTokens ?? 0,
+          );
+          recordExchange(metrics, summary, exchangeMetricOptions, costUsd);
+          recording.recorder.record(summary, costUsd);
+        },
+      ],
       onModelsChanged: () => poller.refreshModels(),
     },
   );

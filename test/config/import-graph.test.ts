@@ -55,6 +55,11 @@ describe("proxy/src import graph", () => {
     expect(findCycles(importGraph())).toEqual([]);
   });
 
+  it("keeps the transport free of protocol knowledge: it imports no other module of the proxy", () => {
+    const graph = importGraph();
+    expect(graph.get(repoPath("proxy/src/http/transport.ts"))).toEqual([]);
+  });
+
   it("would name a cycle", () => {
     const graph = new Map([
       [repoPath("proxy/src/a.ts"), [repoPath("proxy/src/b.ts")]],

@@ -1,14 +1,13 @@
-// Access control and fair use, as one admission hook for the proxy: who may call (API keys), what they may do
-// (admin-only model management, allowed models), and how much (per-client limits, global concurrency with a
-// wait queue). Shared through Redis when it is configured, per process otherwise. Owns its Redis connection,
-// the file watchers and the lease-renewal timer; never logs a key, a hash or a header value.
-import { randomUUID, timingSafeEqual } from "node:crypto";
-import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
-import { Redis } from "ioredis";
-import type { Admission, AdmissionContext } from "../http/proxy.ts";
+// Access control, as one admission hook for the proxy: who may call (API keys), what they may do (admin-only
+// model management, web tools, allowed models), and how much (limiter.ts). Owns the watched keys, aliases and
+// pricing files; never logs a key, a hash or a header value.
+import { timingSafeEqual } from "node:crypto";
+import type { IncomingHttpHeaders } from "node:http";
+import type { Admission, AdmissionContext } from "../exchange/admission.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
-import type { ExchangeSummary } from "../tap/exchange.ts";
+import { isModelKeySpelling, resolveAlias } from "../models/aliases.ts";
+import { createPricer, type Pricer } from "../models/pricing.ts";
 import type { Op } from "../upstream/types.ts";
 import {
   loadAliases,
@@ -16,9 +15,8 @@ import {
   loadPricing,
   type AccessConfig,
 } from "./access-config.ts";
+import { deny } from "./denials.ts";
 import { createFileWatch } from "./file-watch.ts";
-import { isModelKeySpelling, resolveAlias } from "../models/aliases.ts";
-import { createSlotQueue, type SlotQueue } from "./concurrency.ts";
 import {
   createKeyRing,
   digestOf,
@@ -27,16 +25,8 @@ import {
   type KeyEntry,
   type KeyRing,
 } from "./keys.ts";
-import {
-  createLocalLimitStore,
-  LimitsUnavailableError,
-  type ClientLimits,
-  type LimitReason,
-  type LimitStore,
-  type RenewableLease,
-} from "./limits.ts";
-import { createRedisLimitStore } from "./limits-redis.ts";
-import { createPricer, type Pricer } from "../models/pricing.ts";
+import { createLimiter } from "./limiter.ts";
+import type { ClientLimits } from "./limits.ts";
 
 /** The admission context, plus the parsed request body when the proxy has one (for the ambiguous-key check). */
 export type AccessContext = AdmissionContext & {
@@ -101,68 +91,13 @@ export const ADMIN_OPS: ReadonlySet<Op> = new Set([
 export const WEB_OPS: ReadonlySet<Op> = new Set(["web_search", "web_fetch"]);
 
 const WWW_AUTHENTICATE = { "WWW-Authenticate": 'Bearer realm="ollama-proxy"' };
-const FAILURE_LOG_INTERVAL_MS = 30_000;
-
-const deny = (
-  status: number,
-  reason: string,
-  message: string,
-  headers?: Record<string, string>,
-): Admission => ({ ok: false, status, reason, message, headers });
-
-const retryAfter = (seconds: number) => ({
-  "Retry-After": String(Math.max(1, Math.ceil(seconds))),
-});
-
-const takesLimit = (limits: ClientLimits) =>
-  limits.requestsPerMinute > 0 ||
-  limits.tokensPerDay > 0 ||
-  limits.concurrent > 0;
-
-/** Per-request bookkeeping: which store granted what, so each part goes back where it came from. */
-interface Grant {
-  readonly subject: string;
-  readonly leaseId: string;
-  readonly limits: ClientLimits;
-  /** Redis failed for this request and the in-process store served it (LIMITS_ON_REDIS_ERROR=open). */
-  degraded: boolean;
-  leaseStore: LimitStore | undefined;
-  globalStore: LimitStore | undefined;
-}
-
-function limitMessage(reason: LimitReason, limits: ClientLimits): string {
-  switch (reason) {
-    case "rate_limited":
-      return `rate limit exceeded: at most ${limits.requestsPerMinute} requests per minute`;
-    case "tokens_exhausted":
-      return `token limit exceeded: at most ${limits.tokensPerDay} tokens per day (UTC)`;
-    case "concurrency":
-      return `too many concurrent requests: at most ${limits.concurrent} at a time`;
-  }
-}
-
-/** Aborts when the client's connection closes, so a queued request stops waiting for a slot nobody will use. */
-function disconnectSignal(req: IncomingMessage): {
-  signal: AbortSignal;
-  dispose(): void;
-} {
-  const controller = new AbortController();
-  const socket = req.socket as IncomingMessage["socket"] | undefined;
-  if (!socket) return { signal: controller.signal, dispose: () => {} };
-  if (socket.destroyed) controller.abort();
-  const onClose = () => controller.abort();
-  socket.once("close", onClose);
-  return {
-    signal: controller.signal,
-    dispose: () => socket.removeListener("close", onClose),
-  };
-}
 
 export function createAccessControl(
   config: AccessConfig,
   deps: AccessDeps,
 ): AccessControl {
-  const { metrics, logger } = deps;
+  const { logger } = deps;
+  const limiter = createLimiter(config, deps);
   const keysEnabled = config.keysFile !== undefined;
   const adminTokenDigest =
     deps.adminToken !== undefined ? digestOf(deps.adminToken) : undefined;
@@ -171,160 +106,6 @@ export function createAccessControl(
   let pricer: Pricer | undefined = config.pricing
     ? createPricer(config.pricing)
     : undefined;
-
-  const local = createLocalLimitStore();
-  let redis: Redis | undefined;
-  let shared: LimitStore | undefined;
-  let everReady = false;
-  let firstReady: Promise<void> = Promise.resolve();
-  let lastFailureLog = 0;
-
-  const noteRedisFailure = (error: unknown) => {
-    const at = Date.now();
-    if (at - lastFailureLog < FAILURE_LOG_INTERVAL_MS) return;
-    lastFailureLog = at;
-    logger.warn(
-      {
-        err: error instanceof Error ? error.message : String(error),
-        on_redis_error: config.onRedisError,
-      },
-      config.onRedisError === "open"
-        ? "limits: redis unavailable, enforcing limits per process"
-        : "limits: redis unavailable, refusing limited requests (503)",
-    );
-  };
-
-  if (deps.redisUrl) {
-    // No offline queue and a command timeout: an admission never waits on a dead or hung Redis.
-    const client = new Redis(deps.redisUrl, {
-      enableOfflineQueue: false,
-      maxRetriesPerRequest: 0,
-      commandTimeout: config.redisTimeoutMs,
-      connectTimeout: Math.max(1000, config.redisTimeoutMs),
-      retryStrategy: (times) => Math.min(times * 100, 2000),
-      connectionName: "ollama-proxy-limits",
-    });
-    redis = client;
-    firstReady = new Promise((resolve) => client.once("ready", resolve));
-    client.on("ready", () => {
-      if (everReady) logger.info("limits: redis connection restored");
-      everReady = true;
-      lastFailureLog = 0;
-    });
-    client.on("error", noteRedisFailure);
-    shared = createRedisLimitStore(client, { leaseTtlMs: config.leaseTtlMs });
-  }
-
-  let startup: Promise<void> | undefined;
-  const startupWait = (): Promise<void> => {
-    startup ??= new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, config.redisTimeoutMs);
-      timer.unref();
-      void firstReady.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
-    return startup;
-  };
-
-  /** Runs `op` on Redis, or on the in-process store when Redis fails and the mode is open. */
-  const useStore = async <T>(
-    grant: { degraded: boolean },
-    op: (store: LimitStore) => Promise<T>,
-  ): Promise<{ value: T; store: LimitStore }> => {
-    if (!shared) return { value: await op(local), store: local };
-    // Only at start, and only once: the first connection gets a bounded moment instead of failing the first
-    // requests; a Redis that never answers costs that moment once, not on every request.
-    if (!everReady) await startupWait();
-    try {
-      return { value: await op(shared), store: shared };
-    } catch (error) {
-      if (!(error instanceof LimitsUnavailableError)) throw error;
-      noteRedisFailure(error);
-      if (config.onRedisError === "closed") throw error;
-      grant.degraded = true;
-      return { value: await op(local), store: local };
-    }
-  };
-
-  const active = new Set<Grant>();
-  const waitingGrants = new Map<string, Grant>();
-  /** Global slots taken by the queue, by lease id, until the waiting request picks them up. */
-  const heldGlobal = new Map<string, LimitStore>();
-  const logReleaseFailure = (results: PromiseSettledResult<unknown>[]) => {
-    for (const result of results)
-      if (result.status === "rejected") noteRedisFailure(result.reason);
-  };
-
-  let queue: SlotQueue | undefined;
-  if (config.maxConcurrent > 0) {
-    queue = createSlotQueue({
-      maxWaiting: config.queueMax,
-      timeoutMs: config.queueTimeoutMs,
-      pollMs: config.queuePollMs,
-      tryAcquire: async (leaseIds) => {
-        const attempt = { degraded: false };
-        const { value: taken, store } = await useStore(attempt, (s) =>
-          s.acquireGlobal(leaseIds, config.maxConcurrent),
-        );
-        for (const leaseId of leaseIds.slice(0, taken)) {
-          heldGlobal.set(leaseId, store);
-          const grant = waitingGrants.get(leaseId);
-          if (grant && attempt.degraded) grant.degraded = true;
-        }
-        return taken;
-      },
-      giveBack: (leaseId) => {
-        const store = heldGlobal.get(leaseId);
-        heldGlobal.delete(leaseId);
-        if (store)
-          void store
-            .releaseGlobal(leaseId)
-            .then(() => queue?.notify())
-            .catch(noteRedisFailure);
-      },
-    });
-  }
-
-  /** Gives back everything a grant holds and charges its tokens; runs once per grant. */
-  const settle = (grant: Grant, tokens: number) => {
-    active.delete(grant);
-    const work: Array<Promise<unknown>> = [];
-    const leaseStore = grant.leaseStore;
-    const globalStore = grant.globalStore;
-    grant.leaseStore = undefined;
-    grant.globalStore = undefined;
-    if (leaseStore)
-      work.push(leaseStore.releaseLease(grant.subject, grant.leaseId));
-    if (globalStore)
-      work.push(
-        globalStore.releaseGlobal(grant.leaseId).finally(() => queue?.notify()),
-      );
-    if (tokens > 0 && grant.limits.tokensPerDay > 0)
-      work.push(
-        useStore({ degraded: false }, (store) =>
-          store.chargeTokens(grant.subject, tokens),
-        ),
-      );
-    if (work.length > 0) void Promise.allSettled(work).then(logReleaseFailure);
-  };
-
-  const renewTimer = setInterval(
-    () => {
-      if (!shared) return;
-      const leases: RenewableLease[] = [];
-      for (const grant of active) {
-        if (grant.leaseStore === shared)
-          leases.push({ subject: grant.subject, leaseId: grant.leaseId });
-        if (grant.globalStore === shared)
-          leases.push({ subject: undefined, leaseId: grant.leaseId });
-      }
-      if (leases.length > 0) shared.renew(leases).catch(noteRedisFailure);
-    },
-    Math.max(50, Math.floor(config.leaseTtlMs / 3)),
-  );
-  renewTimer.unref();
 
   const checkModel = (
     key: KeyEntry,
@@ -353,120 +134,6 @@ export function createAccessControl(
     )
       return undefined;
     return refuse(`model "${model}" is not allowed for this API key`);
-  };
-
-  const admitInference = async (
-    context: AccessContext,
-    key: KeyEntry | undefined,
-    limits: ClientLimits,
-  ): Promise<Admission> => {
-    const subject = key ? `key:${key.name}` : `ip:${context.clientIp}`;
-    const grant: Grant = {
-      subject,
-      leaseId: randomUUID(),
-      limits,
-      degraded: false,
-      leaseStore: undefined,
-      globalStore: undefined,
-    };
-    const client = key?.name;
-    try {
-      if (takesLimit(limits)) {
-        const { value: verdict, store } = await useStore(grant, (s) =>
-          s.admit(subject, limits, grant.leaseId),
-        );
-        if (!verdict.ok)
-          return deny(
-            429,
-            verdict.reason,
-            limitMessage(verdict.reason, limits),
-            retryAfter(verdict.retryAfterSeconds),
-          );
-        if (limits.concurrent > 0) grant.leaseStore = store;
-      }
-      if (queue) {
-        const disconnect = disconnectSignal(context.req);
-        waitingGrants.set(grant.leaseId, grant);
-        const outcome = await queue.acquire(grant.leaseId, disconnect.signal);
-        waitingGrants.delete(grant.leaseId);
-        disconnect.dispose();
-        if (outcome.ok) {
-          grant.globalStore = heldGlobal.get(grant.leaseId);
-          heldGlobal.delete(grant.leaseId);
-        }
-        metrics.queueWait.observe(outcome.waitedMs / 1000);
-        if (!outcome.ok) {
-          settle(grant, 0);
-          switch (outcome.reason) {
-            case "queue_full":
-              return deny(
-                429,
-                "queue_full",
-                `the proxy is at capacity (${config.maxConcurrent} requests in flight, ${config.queueMax} waiting): try again later`,
-                retryAfter(1),
-              );
-            case "queue_timeout":
-              return deny(
-                429,
-                "queue_timeout",
-                `no capacity within ${config.queueTimeoutMs} ms: try again later`,
-                retryAfter(1),
-              );
-            case "aborted":
-              return deny(
-                499,
-                "client_closed",
-                "the client closed the request while it waited",
-              );
-            case "closed":
-              return deny(
-                503,
-                "shutting_down",
-                "the proxy is shutting down",
-                retryAfter(1),
-              );
-            case "error":
-              throw outcome.error;
-          }
-        }
-      }
-    } catch (error) {
-      settle(grant, 0);
-      if (error instanceof LimitsUnavailableError)
-        return deny(
-          503,
-          "redis_unavailable",
-          "rate limits are unavailable (Redis does not answer): try again later",
-          retryAfter(1),
-        );
-      throw error;
-    }
-    if (grant.degraded) metrics.rejected.inc({ reason: "redis_unavailable" });
-    const socket = context.req.socket as IncomingMessage["socket"] | undefined;
-    if (socket?.destroyed) {
-      settle(grant, 0);
-      return deny(
-        499,
-        "client_closed",
-        "the client closed the request while it waited",
-      );
-    }
-    if (!grant.leaseStore && !grant.globalStore && limits.tokensPerDay === 0)
-      return { ok: true, client };
-
-    active.add(grant);
-    // Called exactly once by the exchange's owner (http/proxy.ts), also when the client has left.
-    let released = false;
-    const release = (summary: ExchangeSummary) => {
-      if (released) return;
-      released = true;
-      const usage = summary?.tap?.usage;
-      settle(
-        grant,
-        (usage?.promptTokens ?? 0) + (usage?.completionTokens ?? 0),
-      );
-    };
-    return { ok: true, client, release };
   };
 
   const reloadKeys = () => {
@@ -588,8 +255,10 @@ export function createAccessControl(
         ? { ...config.defaultLimits, ...key.limits }
         : config.defaultLimits;
       // Nothing to count: answer synchronously, no promise on the hot path.
-      if (!queue && !takesLimit(limits)) return { ok: true, client: key?.name };
-      return admitInference(context, key, limits);
+      if (!limiter.needsCounting(limits))
+        return { ok: true, client: key?.name };
+      const subject = key ? `key:${key.name}` : `ip:${context.clientIp}`;
+      return limiter.admit(context, subject, key?.name, limits);
     },
     authorizeAdmin(headers) {
       const presented = extractKey(headers);
@@ -637,19 +306,8 @@ export function createAccessControl(
       return Promise.resolve();
     },
     async close() {
-      clearInterval(renewTimer);
       files.close();
-      queue?.close();
-      await local.close();
-      if (redis) {
-        const client = redis;
-        // QUIT waits for Redis to answer; a dead Redis must not hold up shutdown.
-        await Promise.race([
-          client.quit().catch(() => undefined),
-          new Promise((resolve) => setTimeout(resolve, 500).unref()),
-        ]);
-        client.disconnect();
-      }
+      await limiter.close();
     },
   };
 }

@@ -6,12 +6,18 @@ import { Redis, type RedisOptions } from "ioredis";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { RecordEnvelope } from "./envelope.ts";
+import { countDropped, createFifo, type Outbox } from "./outbox.ts";
+import { createStreamConsumer } from "./redis-consumer.ts";
 import {
-  countDropped,
-  createFifo,
-  type Outbox,
-  type OutboxEntry,
-} from "./outbox.ts";
+  XADD_BATCH,
+  errorMessage,
+  idTimeMs,
+  isConnectionError,
+  parseFields,
+  parseStreamEntries,
+  redactUrl,
+  type OutboxWriter,
+} from "./redis-stream.ts";
 
 /** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
 const delay = (ms: number, signal?: AbortSignal): Promise<void> =>
@@ -32,91 +38,7 @@ export interface RedisOutboxOptions {
   writeChunkMax?: number;
 }
 
-// Stream entry fields. Short names keep the stream small; the line is the record exactly as shipped.
-const FIELD_TIME = "time_ms";
-const FIELD_REQUEST_ID = "request_id";
-const FIELD_LINE = "line";
-
-/**
- * KEYS: the stream. ARGV: MAXLEN, then time, request id and line of each record. Returns how many entries MAXLEN
- * trimmed (length before + added − length after) and the length after. One script call per chunk rather than a
- * MULTI of one XADD per record: the per-command client work (a command object, a promise, a socket write each)
- * was most of the analytics thread's CPU.
- */
-const XADD_BATCH = `
-local before = redis.call('XLEN', KEYS[1])
-local added = 0
-for i = 2, #ARGV, 3 do
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_LINE}', ARGV[i + 2])
-  added = added + 1
-end
-local after = redis.call('XLEN', KEYS[1])
-return {before + added - after, after}
-`;
-
-/** The writer connection with XADD_BATCH defined (ioredis runs it by EVALSHA, loading it when Redis lacks it). */
-type OutboxWriter = Redis & {
-  xaddBatch(
-    key: string,
-    ...args: Array<string | number>
-  ): Promise<[number, number]>;
-};
-
-const MAX_BLOCK_MS = 1000;
 const WRITE_RETRY_MS = 500;
-const ACK_BACKLOG_MAX = 100_000;
-
-type StreamReply = Array<[string, string[] | null]>;
-
-function isConnectionError(error: unknown): boolean {
-  const message = error instanceof Error ? error.message : String(error);
-  // ioredis client-side failures; Redis server errors are ReplyErrors with an upper-case code instead.
-  return (
-    !/^[A-Z]+ /.test(message) || /^(LOADING|BUSY|MASTERDOWN)/.test(message)
-  );
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
-}
-
-function parseFields(
-  fields: readonly string[] | null,
-): RecordEnvelope | undefined {
-  if (fields === null) return undefined;
-  let timeMs: number | undefined;
-  let requestId = "";
-  let line: string | undefined;
-  for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i];
-    const value = fields[i + 1] as string;
-    if (name === FIELD_TIME) timeMs = Number(value);
-    else if (name === FIELD_REQUEST_ID) requestId = value;
-    else if (name === FIELD_LINE) line = value;
-  }
-  if (timeMs === undefined || !Number.isFinite(timeMs) || line === undefined)
-    return undefined;
-  return { timeMs, requestId, line };
-}
-
-/** XREADGROUP / XRANGE reply → entries (with null fields for entries deleted while pending). */
-function parseStreamEntries(raw: unknown): StreamReply {
-  if (!Array.isArray(raw)) return [];
-  const out: StreamReply = [];
-  for (const item of raw) {
-    if (!Array.isArray(item) || typeof item[0] !== "string") continue;
-    const fields = Array.isArray(item[1]) ? (item[1] as string[]) : null;
-    out.push([item[0], fields]);
-  }
-  return out;
-}
-
-/** Milliseconds part of a stream id ("1700000000000-3"). */
-function idTimeMs(id: string): number | undefined {
-  const ms = Number(id.split("-", 1)[0]);
-  return Number.isFinite(ms) ? ms : undefined;
-}
 
 export function createRedisOutbox(
   options: RedisOutboxOptions,
@@ -128,13 +50,6 @@ export function createRedisOutbox(
   const group = options.consumerGroup;
   const me = options.consumerName;
   const writeChunkMax = options.writeChunkMax ?? 500;
-  const claimIntervalMs = Math.max(
-    100,
-    Math.min(30_000, Math.floor(options.claimIdleMs / 2)),
-  );
-  // Consumers with nothing pending that have not been seen for this long are removed from the group.
-  const consumerExpiryMs = Math.max(options.claimIdleMs * 10, 600_000);
-
   // No offline queue: a command while disconnected fails at once instead of piling up in memory. No retries of
   // in-flight commands (maxRetriesPerRequest 0, no auto-resend): a failed XADD batch goes back to our own bounded
   // buffer, so nothing is written twice behind our back. Reconnect forever with a capped delay.
@@ -162,6 +77,17 @@ export function createRedisOutbox(
     blockingTimeoutGrace: 5000,
     connectionName: `${me}:outbox-reader`,
   });
+  const consumer = createStreamConsumer(
+    reader,
+    writer,
+    {
+      streamKey: key,
+      consumerGroup: group,
+      consumerName: me,
+      claimIdleMs: options.claimIdleMs,
+    },
+    deps,
+  );
 
   let down = false;
   const onError = (role: string) => (error: Error) => {
@@ -184,9 +110,7 @@ export function createRedisOutbox(
     }
     scheduleDrain();
   });
-  reader.on("ready", () => {
-    groupReady = false;
-  });
+  reader.on("ready", () => consumer.reconnected());
 
   const buffer = createFifo<RecordEnvelope>();
   let writing: Promise<void> | undefined;
@@ -197,12 +121,7 @@ export function createRedisOutbox(
   let interrupted = false;
   const interruptController = new AbortController();
 
-  let groupReady = false;
-  let ownPendingCursor: string | undefined = "0";
-  let claimCursor = "0-0";
-  let nextClaimAt = 0;
   let lastStreamLength = 0;
-  let ackBacklog: string[] = [];
   let lastWriteError: string | undefined;
   let lastReadError: string | undefined;
 
@@ -276,173 +195,6 @@ export function createRedisOutbox(
     return Math.max(0, Number(trimmed));
   }
 
-  async function ensureGroup(): Promise<void> {
-    try {
-      await reader.xgroup("CREATE", key, group, "0", "MKSTREAM");
-      logger.info({ stream: key, group }, "created the outbox consumer group");
-    } catch (error) {
-      if (!errorMessage(error).startsWith("BUSYGROUP")) throw error;
-    }
-    groupReady = true;
-  }
-
-  /** Converts stream entries; entries deleted while pending or unreadable are acknowledged and counted. */
-  async function toEntries(reply: StreamReply): Promise<OutboxEntry[]> {
-    const entries: OutboxEntry[] = [];
-    const unusable: string[] = [];
-    for (const [id, fields] of reply) {
-      const envelope = parseFields(fields);
-      if (envelope === undefined) {
-        unusable.push(id);
-        // Deleted while pending: MAXLEN trimmed it (already counted as outbox_trimmed when it happened).
-        if (fields !== null) countDropped(metrics, "malformed", 1);
-      } else entries.push({ id, envelope });
-    }
-    if (unusable.length > 0) await ackIds(unusable);
-    return entries;
-  }
-
-  async function readGroup(
-    count: number,
-    blockMs: number | undefined,
-    from: string,
-  ): Promise<StreamReply> {
-    const args: Array<string | number> = ["GROUP", group, me, "COUNT", count];
-    if (blockMs !== undefined) args.push("BLOCK", blockMs);
-    args.push("STREAMS", key, from);
-    const raw = await reader.call("XREADGROUP", args);
-    if (!Array.isArray(raw) || raw.length === 0) return [];
-    const first: unknown = raw[0];
-    return Array.isArray(first) ? parseStreamEntries(first[1]) : [];
-  }
-
-  async function claim(count: number): Promise<OutboxEntry[]> {
-    const raw = await reader.call("XAUTOCLAIM", [
-      key,
-      group,
-      me,
-      options.claimIdleMs,
-      claimCursor,
-      "COUNT",
-      count,
-    ]);
-    if (!Array.isArray(raw)) return [];
-    const next = typeof raw[0] === "string" ? raw[0] : "0-0";
-    claimCursor = next;
-    // Keep scanning on the next take while the cursor has not wrapped; otherwise wait for the next interval.
-    if (next !== "0-0") nextClaimAt = 0;
-    const reply = parseStreamEntries(raw[1]);
-    if (reply.length > 0) {
-      logger.info(
-        { claimed: reply.length, consumer: me },
-        "claimed records left pending by another consumer (crashed or gone replica)",
-      );
-    }
-    if (next === "0-0") await expireConsumers();
-    return toEntries(reply);
-  }
-
-  /** Removes consumers that hold nothing and have not been seen for a long time (each restart adds one). */
-  async function expireConsumers(): Promise<void> {
-    const raw = await reader.call("XINFO", ["CONSUMERS", key, group]);
-    if (!Array.isArray(raw)) return;
-    for (const item of raw) {
-      if (!Array.isArray(item)) continue;
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < item.length; i += 2)
-        info.set(String(item[i]), item[i + 1]);
-      const name = String(info.get("name"));
-      const pending = Number(info.get("pending"));
-      const idle = Number(info.get("inactive") ?? info.get("idle"));
-      if (name !== me && pending === 0 && idle > consumerExpiryMs) {
-        await reader.call("XGROUP", ["DELCONSUMER", key, group, name]);
-        logger.debug(
-          { consumer: name },
-          "removed an idle consumer from the outbox group",
-        );
-      }
-    }
-  }
-
-  async function ackIds(ids: readonly string[]): Promise<void> {
-    if (ids.length === 0) return;
-    if (writer.status !== "ready") {
-      backlogAcks(ids);
-      return;
-    }
-    try {
-      const results = await writer
-        .multi()
-        .xack(key, group, ...ids)
-        .xdel(key, ...ids)
-        .exec();
-      if (results === null) throw new Error("MULTI aborted");
-    } catch (error) {
-      // Only a lost connection is worth retrying; a server error (NOGROUP after a Redis reset) means there is
-      // nothing left to acknowledge.
-      if (isConnectionError(error)) backlogAcks(ids);
-      else logger.debug({ err: errorMessage(error) }, "XACK failed");
-    }
-  }
-
-  function backlogAcks(ids: readonly string[]): void {
-    ackBacklog.push(...ids);
-    // Past the bound the oldest acks are forgotten: those entries may be shipped again later (Loki de-duplicates).
-    if (ackBacklog.length > ACK_BACKLOG_MAX)
-      ackBacklog = ackBacklog.slice(ackBacklog.length - ACK_BACKLOG_MAX);
-  }
-
-  async function flushAckBacklog(): Promise<void> {
-    if (ackBacklog.length === 0 || writer.status !== "ready") return;
-    const ids = ackBacklog;
-    ackBacklog = [];
-    await ackIds(ids);
-  }
-
-  async function takeOnce(
-    maxRecords: number,
-    waitMs: number,
-  ): Promise<OutboxEntry[]> {
-    await flushAckBacklog();
-    if (!groupReady) await ensureGroup();
-    // 1. Our own pending entries from a previous life under the same consumer name (e.g. a container restart).
-    if (ownPendingCursor !== undefined) {
-      const reply = await readGroup(maxRecords, undefined, ownPendingCursor);
-      const last = reply[reply.length - 1];
-      if (last === undefined) ownPendingCursor = undefined;
-      else {
-        ownPendingCursor = last[0];
-        const entries = await toEntries(reply);
-        if (entries.length > 0) {
-          logger.info(
-            { records: entries.length },
-            "resuming records this consumer had read but not acknowledged",
-          );
-          return entries;
-        }
-      }
-    }
-    // 2. Entries left pending by dead consumers.
-    const now = Date.now();
-    if (now >= nextClaimAt) {
-      nextClaimAt = now + claimIntervalMs;
-      const claimed = await claim(maxRecords);
-      if (claimed.length > 0) return claimed;
-    }
-    // 3. New entries.
-    const block = Math.min(
-      Math.max(0, Math.floor(waitMs)),
-      MAX_BLOCK_MS,
-      claimIntervalMs,
-    );
-    const reply = await readGroup(
-      maxRecords,
-      block > 0 ? block : undefined,
-      ">",
-    );
-    return toEntries(reply);
-  }
-
   return {
     kind: "redis",
     enqueue(envelope) {
@@ -467,15 +219,14 @@ export function createRedisOutbox(
         return [];
       }
       try {
-        const entries = await takeOnce(Math.max(1, maxRecords), waitMs);
+        const entries = await consumer.take(Math.max(1, maxRecords), waitMs);
         lastReadError = undefined;
         return entries;
       } catch (error) {
         const message = errorMessage(error);
         if (message.startsWith("NOGROUP")) {
           // The stream or group vanished (Redis restarted without persistence, or the key was deleted).
-          groupReady = false;
-          ownPendingCursor = undefined;
+          consumer.groupLost();
           logger.warn(
             { stream: key, group },
             "outbox consumer group missing; recreating it",
@@ -491,7 +242,7 @@ export function createRedisOutbox(
       }
     },
     ack(entries) {
-      return ackIds(entries.map((entry) => entry.id));
+      return consumer.ack(entries.map((entry) => entry.id));
     },
     release() {
       // Entries stay in this consumer's pending list; after claimIdleMs any replica (or this consumer name after a
@@ -586,9 +337,7 @@ export function createRedisOutbox(
           "records never reached redis and are lost at shutdown",
         );
       }
-      if (ackBacklog.length > 0 && writer.status === "ready") {
-        await flushAckBacklog();
-      }
+      await consumer.flushAcks();
       if (writer.status === "ready") {
         try {
           await Promise.race([writer.quit(), delay(1000)]);
@@ -600,15 +349,4 @@ export function createRedisOutbox(
       return lost;
     },
   };
-}
-
-/** redis://user:secret@host → redis://user:***@host for logs. */
-function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password !== "") parsed.password = "***";
-    return parsed.href;
-  } catch {
-    return "(unparseable url)";
-  }
 }

@@ -1,5 +1,5 @@
 // ExchangeSummary → metric updates. The only caller of prom-client setters for request metrics.
-import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { ExchangeSummary } from "../exchange/outcome.ts";
 import { INFERENCE_ENDPOINTS } from "../upstream/routes.ts";
 import type { Metrics } from "./definitions.ts";
 

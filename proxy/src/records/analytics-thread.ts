@@ -14,7 +14,7 @@ import { relayLogLine, type Logger } from "../logger.ts";
 import type { Config } from "../config.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { MetricsJson } from "../metrics/sources.ts";
-import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { ExchangeSummary } from "../exchange/outcome.ts";
 import { countDropped } from "../delivery/outbox.ts";
 import type {
   AnalyticsPipeline,

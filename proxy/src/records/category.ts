@@ -2,12 +2,8 @@
 // Runs on every request after the response, so it reads a bounded window of the text whatever its size, and its
 // output is bounded too (always one of CATEGORIES), which makes it safe as a metrics label.
 import type { PromptParts } from "../upstream/types.ts";
-import {
-  CATEGORIES,
-  RULE_TABLE,
-  type Category,
-  type Scope,
-} from "./category-rules.ts";
+import { CATEGORIES, type Category, type Scope } from "./categories.ts";
+import { RULE_TABLE } from "./category-rules.ts";
 
 /** Which part of the prompt is being read; each rule has a weight per part. */
 type Part = 0 | 1 | 2;

@@ -3,7 +3,7 @@
 // every path that emits a record (success, failure, rejection, abort) gets them.
 import type { PromptParts } from "../upstream/types.ts";
 import type { CaptureMode } from "../config.ts";
-import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { ExchangeSummary } from "../exchange/outcome.ts";
 import type { RecordEnvelope } from "../delivery/envelope.ts";
 import type { Redactor } from "./redact.ts";
 

@@ -4,7 +4,7 @@ import type { PromptParts } from "../upstream/types.ts";
 import type { Config } from "../config.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
-import type { ExchangeSummary } from "../tap/exchange.ts";
+import type { ExchangeSummary } from "../exchange/outcome.ts";
 import type { RecordEnvelope } from "../delivery/envelope.ts";
 import { countDropped } from "../delivery/outbox.ts";
 import { buildRecord, toEnvelope, type RecordOptions } from "./record.ts";

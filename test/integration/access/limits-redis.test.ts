@@ -20,7 +20,7 @@ import {
   createAccessControl,
   type AccessControl,
 } from "@proxy/access/access-control.ts";
-import type { Admission } from "@proxy/http/proxy.ts";
+import type { Admission } from "@proxy/exchange/admission.ts";
 import {
   bearer,
   captureLogger,

@@ -1,18 +1,19 @@
-// The exchange's owner (http/proxy.ts) gives an admission's grant back exactly once, also when the client left
+// The exchange's owner (exchange/owner.ts) gives an admission's grant back exactly once, also when the client left
 // while the admission was still pending: access control no longer watches the connection for it.
 import http from "node:http";
 import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createClientIpResolver } from "@proxy/http/client-ip.ts";
+import type { Admission } from "@proxy/exchange/admission.ts";
 import {
-  createProxyHandler,
-  type Admission,
-  type ProxyHandler,
-} from "@proxy/http/proxy.ts";
+  createExchangeOwner,
+  type ExchangeOwner,
+} from "@proxy/exchange/owner.ts";
+import { createTransport } from "@proxy/http/transport.ts";
 import { createMetrics } from "@proxy/metrics/definitions.ts";
 import { createModelAllowList } from "@proxy/metrics/model-label.ts";
-import type { ExchangeSummary } from "@proxy/tap/exchange.ts";
+import type { ExchangeSummary } from "@proxy/exchange/outcome.ts";
 import {
   createEmulator,
   type Emulator,
@@ -22,29 +23,44 @@ import { waitFor } from "../../helpers/wait-for.ts";
 describe("admission release", () => {
   let emulator: Emulator;
   let server: http.Server;
-  let handler: ProxyHandler;
+  let handler: ExchangeOwner;
   let port = 0;
   const summaries: ExchangeSummary[] = [];
   let pending: Array<(admission: Admission) => void> = [];
+  let signals: AbortSignal[] = [];
+  let hookCalls = 0;
 
   beforeAll(async () => {
     emulator = await createEmulator({ host: "127.0.0.1", port: 0 });
-    handler = createProxyHandler(
+    handler = createExchangeOwner(
       {
-        ollamaUrl: emulator.url,
         upstreamTimeoutMs: 0,
+        upstreamHost: new URL(emulator.url).host,
         maxBodyBytes: 1_000_000,
         injectStreamUsage: true,
         maxCaptureChars: 8192,
         clientHeader: undefined,
       },
       {
+        transport: createTransport({
+          upstreamUrl: emulator.url,
+          idleTimeoutMs: 0,
+        }),
         logger: pino({ level: "silent" }),
         metrics: createMetrics(new Registry()),
         models: createModelAllowList(),
         clientIpOf: createClientIpResolver([]),
-        onExchange: (summary) => summaries.push(summary),
-        admit: () => new Promise((resolve) => pending.push(resolve)),
+        finishHooks: [
+          () => {
+            throw new Error("a consumer's bug");
+          },
+          (summary) => summaries.push(summary),
+          () => hookCalls++,
+        ],
+        admit: (context) => {
+          signals.push(context.signal);
+          return new Promise((resolve) => pending.push(resolve));
+        },
       },
     );
     server = http.createServer((req, res) => handler.handle(req, res));
@@ -77,6 +93,38 @@ describe("admission release", () => {
     );
     return req;
   };
+
+  it("aborts a waiting admission's signal when the client leaves, and only then", async () => {
+    pending = [];
+    signals = [];
+    const req = startChat();
+    await waitFor(() => pending.length === 1);
+    expect(signals[0]?.aborted).toBe(false);
+    req.destroy();
+    await waitFor(() => signals[0]?.aborted === true);
+    pending[0]!({ ok: false, status: 499, message: "gone", reason: "x" });
+  });
+
+  it("runs every finish hook once, even after one of them throws", async () => {
+    pending = [];
+    const calls = hookCalls;
+    const before = summaries.length;
+    const req = startChat();
+    const answered = new Promise<number>((resolve) =>
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      }),
+    );
+    await waitFor(() => pending.length === 1);
+    pending[0]!({ ok: true });
+    expect(await answered).toBe(200);
+    await waitFor(() => hookCalls === calls + 1);
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(hookCalls).toBe(calls + 1);
+    expect(summaries.length).toBe(before + 1);
+    expect(summaries.at(-1)?.outcome).toBe("ok");
+  });
 
   it("releases a grant that arrives after the client left, once, and forwards nothing", async () => {
     pending = [];

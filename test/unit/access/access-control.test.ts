@@ -8,7 +8,7 @@ import {
   type AccessControl,
 } from "@proxy/access/access-control.ts";
 import { hashKey } from "@proxy/access/keys.ts";
-import type { Admission } from "@proxy/http/proxy.ts";
+import type { Admission } from "@proxy/exchange/admission.ts";
 import {
   bearer,
   captureLogger,

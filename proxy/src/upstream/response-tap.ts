@@ -2,23 +2,16 @@
 // the client's bytes (except in `strip` mode, where it removes the usage frames the proxy itself asked for).
 // Keeps only the unfinished tail, a capped response preview and the latest usage; a throw inside parsing is
 // caught and counted, never propagated into the client's stream.
-import {
-  createByteLineSplitter,
-  type LineSplitter,
-} from "../upstream/ndjson.ts";
-import { parseOllamaObject, parseOllamaTokenLine } from "../upstream/ollama.ts";
+import { createByteLineSplitter, type LineSplitter } from "./ndjson.ts";
+import { parseOllamaObject, parseOllamaTokenLine } from "./ollama.ts";
 import {
   isUsageOnlyChunk,
   parseOpenAiBody,
   parseOpenAiStreamEvent,
   stripZeroUsage,
-} from "../upstream/openai.ts";
-import {
-  createSseSplitter,
-  type SseEvent,
-  type SseSplitter,
-} from "../upstream/sse.ts";
-import type { ResponseEvent, Route, Usage } from "../upstream/types.ts";
+} from "./openai.ts";
+import { createSseSplitter, type SseEvent, type SseSplitter } from "./sse.ts";
+import type { ResponseEvent, Route, Usage } from "./types.ts";
 
 export type Framing = "ndjson" | "sse" | "json" | "none";
 

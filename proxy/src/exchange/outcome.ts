@@ -1,7 +1,7 @@
 // Per-request state: start, first output (TTFT), end, outcome → ExchangeSummary. Finalisation runs exactly
 // once, whichever comes first: the response's end, the client closing, or an upstream error.
 import type { RequestInfo, Route } from "../upstream/types.ts";
-import type { TapResult } from "./response-tap.ts";
+import type { TapResult } from "../upstream/response-tap.ts";
 
 export type Outcome =
   | "ok"

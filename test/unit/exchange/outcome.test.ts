@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
-import { decideOutcome, type OutcomeInput } from "@proxy/tap/exchange.ts";
-import type { TapResult } from "@proxy/tap/response-tap.ts";
+import { decideOutcome, type OutcomeInput } from "@proxy/exchange/outcome.ts";
+import type { TapResult } from "@proxy/upstream/response-tap.ts";
 import { matchRoute } from "@proxy/upstream/routes.ts";
 
 const chat = matchRoute("POST", "/api/chat");

@@ -1,5 +1,8 @@
 import { describe, expect, it } from "vitest";
-import { createResponseTap, type TapResult } from "@proxy/tap/response-tap.ts";
+import {
+  createResponseTap,
+  type TapResult,
+} from "@proxy/upstream/response-tap.ts";
 import { matchRoute } from "@proxy/upstream/routes.ts";
 import {
   oneBytePerChunk,

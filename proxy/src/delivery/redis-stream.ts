@@ -1,0 +1,97 @@
+// The outbox stream's wire format in Redis: the entry fields, the batch-append script, reply parsing, and how a
+// Redis failure is told apart from a refusal. Pure; shared by the outbox's writer and its consumer.
+import type { Redis } from "ioredis";
+import type { RecordEnvelope } from "./envelope.ts";
+
+// Stream entry fields. Short names keep the stream small; the line is the record exactly as shipped.
+const FIELD_TIME = "time_ms";
+const FIELD_REQUEST_ID = "request_id";
+const FIELD_LINE = "line";
+
+/**
+ * KEYS: the stream. ARGV: MAXLEN, then time, request id and line of each record. Returns how many entries MAXLEN
+ * trimmed (length before + added − length after) and the length after. One script call per chunk rather than a
+ * MULTI of one XADD per record: the per-command client work (a command object, a promise, a socket write each)
+ * was most of the analytics thread's CPU.
+ */
+export const XADD_BATCH = `
+local before = redis.call('XLEN', KEYS[1])
+local added = 0
+for i = 2, #ARGV, 3 do
+  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
+    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_LINE}', ARGV[i + 2])
+  added = added + 1
+end
+local after = redis.call('XLEN', KEYS[1])
+return {before + added - after, after}
+`;
+
+/** The writer connection with XADD_BATCH defined (ioredis runs it by EVALSHA, loading it when Redis lacks it). */
+export type OutboxWriter = Redis & {
+  xaddBatch(
+    key: string,
+    ...args: Array<string | number>
+  ): Promise<[number, number]>;
+};
+
+export type StreamReply = Array<[string, string[] | null]>;
+
+export function isConnectionError(error: unknown): boolean {
+  const message = error instanceof Error ? error.message : String(error);
+  // ioredis client-side failures; Redis server errors are ReplyErrors with an upper-case code instead.
+  return (
+    !/^[A-Z]+ /.test(message) || /^(LOADING|BUSY|MASTERDOWN)/.test(message)
+  );
+}
+
+export function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+export function parseFields(
+  fields: readonly string[] | null,
+): RecordEnvelope | undefined {
+  if (fields === null) return undefined;
+  let timeMs: number | undefined;
+  let requestId = "";
+  let line: string | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const name = fields[i];
+    const value = fields[i + 1] as string;
+    if (name === FIELD_TIME) timeMs = Number(value);
+    else if (name === FIELD_REQUEST_ID) requestId = value;
+    else if (name === FIELD_LINE) line = value;
+  }
+  if (timeMs === undefined || !Number.isFinite(timeMs) || line === undefined)
+    return undefined;
+  return { timeMs, requestId, line };
+}
+
+/** XREADGROUP / XRANGE reply → entries (with null fields for entries deleted while pending). */
+export function parseStreamEntries(raw: unknown): StreamReply {
+  if (!Array.isArray(raw)) return [];
+  const out: StreamReply = [];
+  for (const item of raw) {
+    if (!Array.isArray(item) || typeof item[0] !== "string") continue;
+    const fields = Array.isArray(item[1]) ? (item[1] as string[]) : null;
+    out.push([item[0], fields]);
+  }
+  return out;
+}
+
+/** Milliseconds part of a stream id ("1700000000000-3"). */
+export function idTimeMs(id: string): number | undefined {
+  const ms = Number(id.split("-", 1)[0]);
+  return Number.isFinite(ms) ? ms : undefined;
+}
+
+/** redis://user:secret@host → redis://user:***@host for logs. */
+export function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== "") parsed.password = "***";
+    return parsed.href;
+  } catch {
+    return "(unparseable url)";
+  }
+}

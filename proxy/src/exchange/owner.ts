@@ -1,0 +1,374 @@
+// The one owner of each exchange's life, from accept to finish: the request gate, the body (read once, parsed
+// once), admission, the rewrites, forwarding through the transport, the response tap, and the finish. The
+// finish runs exactly once, whichever of the response's end, the client leaving or a failure comes first, and
+// calls the finish hooks (metrics, the record, …): the one place a new consumer of exchanges plugs in.
+import { randomUUID } from "node:crypto";
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  ServerResponse,
+} from "node:http";
+import { sendError } from "../errors.ts";
+import type { HostPolicy } from "../http/allowed-hosts.ts";
+import { refusalOf } from "../http/refusal.ts";
+import type { Transport } from "../http/transport.ts";
+import type { Logger } from "../logger.ts";
+import type { Metrics } from "../metrics/definitions.ts";
+import type { ModelAllowList } from "../metrics/model-label.ts";
+import { normalizeModel } from "../models/model-names.ts";
+import {
+  EMPTY_REQUEST,
+  describeRequest,
+  parseJsonObject,
+} from "../upstream/request.ts";
+import {
+  apiFamilyOf,
+  parseRequestTarget,
+  type RequestTarget,
+} from "../upstream/request-target.ts";
+import { planRequestRewrite } from "../upstream/rewrite.ts";
+import { matchRoute, otherRoute } from "../upstream/routes.ts";
+import type { Admit } from "./admission.ts";
+import { forwardCallbacks } from "./forwarding.ts";
+import type { Ending, ExchangeSummary } from "./outcome.ts";
+import { readBody } from "./request-body.ts";
+import { headerText, summarize, type Exchange } from "./state.ts";
+
+export interface OwnerOptions {
+  readonly maxBodyBytes: number;
+  readonly injectStreamUsage: boolean;
+  /** Bound on the prompt and response text kept per request. */
+  readonly maxCaptureChars: number;
+  /** Lower-case header carrying a trusted client name (e.g. x-openwebui-user-name). */
+  readonly clientHeader: string | undefined;
+  /** Idle time allowed between upstream bytes, named in the 504 the client gets. */
+  readonly upstreamTimeoutMs: number;
+  /** host:port of the upstream, named in the 502 the client gets. */
+  readonly upstreamHost: string;
+}
+
+/** Called once per exchange, after the client's response has ended or failed. */
+export type FinishHook = (summary: ExchangeSummary) => void;
+
+export interface OwnerDeps {
+  readonly transport: Transport;
+  readonly logger: Logger;
+  readonly metrics: Metrics;
+  readonly models: ModelAllowList;
+  readonly clientIpOf: (req: IncomingMessage) => string;
+  readonly finishHooks: readonly FinishHook[];
+  /** Called after a request that changes the installed models succeeded. */
+  readonly onModelsChanged?: () => void;
+  readonly admit?: Admit;
+  /** Removes the proxy's own credentials from a request that was admitted, before it goes to Ollama. */
+  readonly stripCredentials?: (headers: IncomingHttpHeaders) => void;
+  /** MODEL_ALIASES: the real model behind a client-facing name. */
+  readonly resolveAlias?: (model: string) => string | undefined;
+  /** ALLOWED_HOSTS and Ollama's local names: the DNS-rebinding guard. Absent: every Host is served. */
+  readonly hostAllowed?: HostPolicy;
+}
+
+export interface ExchangeOwner {
+  /** `target` is req.url parsed (main.ts parses it once to dispatch); parsed here when not given. */
+  handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    target?: RequestTarget,
+  ): void;
+  /** Exchanges still in flight. */
+  readonly active: number;
+  /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still running. */
+  drain(timeoutMs: number): Promise<number>;
+  close(): void;
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers["x-request-id"];
+  return typeof incoming === "string" && REQUEST_ID.test(incoming)
+    ? incoming
+    : randomUUID();
+}
+
+export function createExchangeOwner(
+  options: OwnerOptions,
+  deps: OwnerDeps,
+): ExchangeOwner {
+  const { transport, metrics } = deps;
+  const exchanges = new Map<IncomingMessage, Exchange>();
+  let drainWaiters: Array<() => void> = [];
+
+  const runHooks = (summary: ExchangeSummary, ex: Exchange) => {
+    for (const hook of deps.finishHooks) {
+      try {
+        hook(summary);
+      } catch (error) {
+        // One consumer's bug costs its own view of this exchange, never the others'.
+        deps.logger.error(
+          { err: error, request_id: ex.id },
+          "a finish hook failed",
+        );
+      }
+    }
+  };
+
+  const finish = (req: IncomingMessage, ending: Ending) => {
+    const ex = exchanges.get(req);
+    if (!ex || ex.finished) return;
+    ex.finished = true;
+    ex.ending ??= ending;
+    exchanges.delete(req);
+    ex.abort?.abort();
+    if (ex.inFlightLabels) metrics.inFlight.dec(ex.inFlightLabels);
+    try {
+      const summary = summarize(req, ex, deps.models);
+      if (summary.outcome === "ok" && ex.route.changesModels)
+        deps.onModelsChanged?.();
+      ex.release?.(summary);
+      runHooks(summary, ex);
+    } catch (error) {
+      deps.logger.error(
+        { err: error, request_id: ex.id },
+        "failed to finalise an exchange",
+      );
+    }
+    if (exchanges.size === 0 && drainWaiters.length > 0) {
+      const waiters = drainWaiters;
+      drainWaiters = [];
+      for (const resolve of waiters) resolve();
+    }
+  };
+
+  const failInternally = (
+    res: ServerResponse,
+    ex: Exchange,
+    error: unknown,
+  ) => {
+    deps.logger.error(
+      { err: error, request_id: ex.id },
+      "internal proxy error",
+    );
+    ex.status = 500;
+    ex.ending = {
+      kind: "proxy_failed",
+      status: 500,
+      error: "internal proxy error",
+    };
+    ex.responseBytes += sendError(
+      res,
+      ex.route.api,
+      500,
+      "internal proxy error",
+    );
+  };
+
+  const reject = (
+    res: ServerResponse,
+    ex: Exchange,
+    status: number,
+    message: string,
+    reason: string,
+    headers: Record<string, string> = {},
+  ) => {
+    ex.status = status;
+    ex.ending = { kind: "rejected", status, error: message, reason };
+    metrics.rejected.inc({ reason });
+    ex.responseBytes += sendError(res, ex.route.api, status, message, headers);
+  };
+
+  const forward = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    body: Buffer | undefined,
+  ) => {
+    ex.inFlightLabels = { model: ex.modelLabel, endpoint: ex.route.endpoint };
+    metrics.inFlight.inc(ex.inFlightLabels);
+    if (!body) {
+      // A body streaming straight through is counted as it passes.
+      req.on("data", (chunk: Buffer) => {
+        ex.requestBytes += chunk.length;
+      });
+    }
+    const rewrites =
+      ex.rewrite !== undefined &&
+      (ex.rewrite.stripUsage || ex.rewrite.alias !== undefined);
+    transport.forward(
+      req,
+      res,
+      { body, rewrites },
+      forwardCallbacks(ex, res, metrics, options),
+    );
+  };
+
+  const admitAndForward = async (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    body: Buffer | undefined,
+  ) => {
+    if (deps.admit) {
+      const admission = await deps.admit({
+        req,
+        route: ex.route,
+        request: ex.request,
+        model: normalizeModel(ex.request.model ?? ""),
+        clientIp: ex.clientIp,
+        json: ex.json,
+        // Most admissions never wait; the controller is made for those that do.
+        get signal() {
+          if (!ex.abort) {
+            ex.abort = new AbortController();
+            if (ex.finished) ex.abort.abort();
+          }
+          return ex.abort.signal;
+        },
+      });
+      if (!admission.ok) {
+        reject(
+          res,
+          ex,
+          admission.status,
+          admission.message,
+          admission.reason,
+          admission.headers,
+        );
+        return;
+      }
+      if (admission.client) ex.client = admission.client;
+      if (ex.finished) {
+        // The client left while it waited: the finish ran with nothing to release, so the grant goes back here.
+        admission.release?.(summarize(req, ex, deps.models));
+        return;
+      }
+      ex.release = admission.release;
+      if (admission.headers)
+        for (const [name, value] of Object.entries(admission.headers))
+          res.setHeader(name, value);
+      if (res.destroyed) return;
+      deps.stripCredentials?.(req.headers);
+    }
+    forward(req, res, ex, body);
+  };
+
+  const onBody = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    body: Buffer,
+  ) => {
+    ex.requestBytes = body.length;
+    const json = parseJsonObject(body);
+    ex.json = json;
+    ex.request = describeRequest(ex.route, json, options.maxCaptureChars);
+    const plan = planRequestRewrite(ex.route, ex.request, json, body, {
+      injectStreamUsage: options.injectStreamUsage,
+      resolveAlias: deps.resolveAlias,
+    });
+    ex.rewrite = plan;
+    ex.model = normalizeModel(plan.alias?.served ?? ex.request.model ?? "");
+    ex.modelLabel = deps.models.label(ex.model);
+    if (plan.rewrittenLength !== undefined) {
+      req.headers["content-length"] = String(plan.rewrittenLength);
+      delete req.headers["transfer-encoding"];
+    }
+    admitAndForward(req, res, ex, plan.body).catch((error: unknown) =>
+      failInternally(res, ex, error),
+    );
+  };
+
+  const start = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: RequestTarget,
+  ) => {
+    // Every decision below is taken on the path Ollama will route; a target with another reading is refused.
+    const method = req.method ?? "GET";
+    const refusal = refusalOf(req, method, target, deps.hostAllowed);
+    const route =
+      target.ok && !refusal
+        ? matchRoute(method, target.path)
+        : otherRoute(apiFamilyOf(req.url ?? "/"));
+    if (target.ok) req.url = target.originForm;
+    const ex: Exchange = {
+      id: requestIdOf(req),
+      route,
+      startNs: process.hrtime.bigint(),
+      startedAtMs: Date.now(),
+      clientIp: deps.clientIpOf(req),
+      request: EMPTY_REQUEST,
+      model: "",
+      modelLabel: "",
+      client: headerText(req, options.clientHeader, 128),
+      inFlightLabels: undefined,
+      requestBytes: 0,
+      responseBytes: 0,
+      status: undefined,
+      firstOutputNs: undefined,
+      tap: undefined,
+      rewrite: undefined,
+      ending: undefined,
+      finished: false,
+      release: undefined,
+      abort: undefined,
+      json: undefined,
+    };
+    exchanges.set(req, ex);
+    req.headers["x-request-id"] = ex.id;
+    res.setHeader("X-Request-Id", ex.id);
+    res.on("finish", () => finish(req, { kind: "completed" }));
+    res.on("close", () => finish(req, { kind: "client_closed" }));
+    if (refusal) {
+      reject(res, ex, refusal.status, refusal.message, refusal.reason);
+    } else if (route.readsBody) {
+      readBody(req, options.maxBodyBytes, {
+        onTooLarge: () =>
+          // Closing the connection spares reading the rest of a body nobody will use.
+          reject(
+            res,
+            ex,
+            413,
+            `request body exceeds ${options.maxBodyBytes} bytes`,
+            "body_too_large",
+            { Connection: "close" },
+          ),
+        isOver: () => res.destroyed,
+        onBody: (body) => {
+          try {
+            onBody(req, res, ex, body);
+          } catch (error) {
+            // A parser bug must cost this request a 500, never hang it or the process.
+            failInternally(res, ex, error);
+          }
+        },
+      });
+    } else {
+      admitAndForward(req, res, ex, undefined).catch((error: unknown) =>
+        failInternally(res, ex, error),
+      );
+    }
+  };
+
+  return {
+    handle(req, res, target = parseRequestTarget(req.url ?? "/")) {
+      start(req, res, target);
+    },
+    get active() {
+      return exchanges.size;
+    },
+    drain(timeoutMs) {
+      if (exchanges.size === 0) return Promise.resolve(0);
+      return new Promise((resolve) => {
+        const timer = setTimeout(() => resolve(exchanges.size), timeoutMs);
+        drainWaiters.push(() => {
+          clearTimeout(timer);
+          resolve(0);
+        });
+      });
+    },
+    close() {
+      transport.close();
+    },
+  };
+}

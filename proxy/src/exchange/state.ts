@@ -1,0 +1,103 @@
+// What the owner knows about one exchange while it is in flight, and the summary it becomes at the finish.
+import type { IncomingMessage } from "node:http";
+import { OTHER_MODEL, type ModelAllowList } from "../metrics/model-label.ts";
+import type { ResponseTap } from "../upstream/response-tap.ts";
+import type { RequestRewrite } from "../upstream/rewrite.ts";
+import type { RequestInfo, Route } from "../upstream/types.ts";
+import { decideOutcome, type Ending, type ExchangeSummary } from "./outcome.ts";
+
+export interface Exchange {
+  readonly id: string;
+  readonly route: Route;
+  readonly startNs: bigint;
+  readonly startedAtMs: number;
+  readonly clientIp: string;
+  request: RequestInfo;
+  /** Normalised; after an alias, the model that serves it. */
+  model: string;
+  modelLabel: string;
+  client: string;
+  inFlightLabels: { model: string; endpoint: string } | undefined;
+  requestBytes: number;
+  responseBytes: number;
+  status: number | undefined;
+  firstOutputNs: bigint | undefined;
+  tap: ResponseTap | undefined;
+  rewrite: Pick<RequestRewrite, "alias" | "stripUsage"> | undefined;
+  ending: Ending | undefined;
+  finished: boolean;
+  release: ((summary: ExchangeSummary) => void) | undefined;
+  /** Aborted at the finish, for an admission still waiting; created when an admission asks for its signal. */
+  abort: AbortController | undefined;
+  /** The parsed request body, when it is a JSON object. */
+  json: Record<string, unknown> | undefined;
+}
+
+export function headerText(
+  req: IncomingMessage,
+  name: string | undefined,
+  max = 256,
+): string {
+  if (!name) return "";
+  const value = req.headers[name];
+  const text = Array.isArray(value) ? value[0] : value;
+  return text ? text.trim().slice(0, max) : "";
+}
+
+export function summarize(
+  req: IncomingMessage,
+  ex: Exchange,
+  models: ModelAllowList,
+): ExchangeSummary {
+  const endNs = process.hrtime.bigint();
+  const tap = ex.tap?.result();
+  const ending = ex.ending ?? { kind: "completed" };
+  const decided = decideOutcome({
+    ending,
+    status: ex.status,
+    responseFinished: ending.kind === "completed",
+    streamed: ex.request.stream,
+    route: ex.route,
+    tap,
+  });
+  const status =
+    ending.kind === "completed" || ending.kind === "client_closed"
+      ? ex.status
+      : ending.status;
+  // A model Ollama just served is real even if /api/tags has not been re-read since it was pulled.
+  let modelLabel = ex.modelLabel;
+  if (
+    decided.outcome === "ok" &&
+    ex.route.inference &&
+    modelLabel === OTHER_MODEL &&
+    ex.model !== ""
+  ) {
+    models.admit(ex.model);
+    modelLabel = models.label(ex.model);
+  }
+  return {
+    requestId: ex.id,
+    route: ex.route,
+    method: req.method ?? "GET",
+    startedAtMs: ex.startedAtMs,
+    durationSeconds: Number(endNs - ex.startNs) / 1e9,
+    ttftSeconds:
+      ex.request.stream && ex.firstOutputNs !== undefined
+        ? Number(ex.firstOutputNs - ex.startNs) / 1e9
+        : undefined,
+    status,
+    statusLabel: decided.statusLabel,
+    outcome: decided.outcome,
+    error: decided.error,
+    rejectReason: ending.kind === "rejected" ? ending.reason : undefined,
+    request: ex.request,
+    model: ex.model,
+    modelLabel,
+    tap,
+    requestBytes: ex.requestBytes,
+    responseBytes: ex.responseBytes,
+    clientIp: ex.clientIp,
+    userAgent: headerText(req, "user-agent", 512),
+    client: ex.client,
+  };
+}
