@@ -39,6 +39,7 @@ up: docker-check ## start the stack and wait until it is healthy (GPU=1: NVIDIA 
 	echo "  Ollama API   http://$$($(STACK) port proxy 11434)   (through the proxy)"; \
 	echo "  Prometheus   http://$$($(STACK) port prometheus 9090)"; \
 	echo "  Loki         http://$$($(STACK) port loki 3100)"; \
+	echo "  Tempo        http://$$($(STACK) port tempo 3200)   (traces; open them from Grafana)"; \
 	if [ -n "$$keys" ]; then echo "  API keys     on ($$keys): requests need a key; /analytics an admin key or the token"; \
 	else echo "  API keys     off: whoever reaches the proxy may use every model; /analytics needs the token (make credentials)"; fi; \
 	echo "  Next: make pull-model MODEL=llama3.2:3b"

@@ -72,6 +72,7 @@ function summary(path: string, body: object, tokens: number): ExchangeSummary {
   return {
     requestId: "3f0c1c8e-1111-4222-8333-944455556666",
     route,
+    path: route.endpoint,
     method: "POST",
     startedAtMs: Date.now(),
     durationSeconds: 0.012,

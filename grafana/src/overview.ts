@@ -301,7 +301,9 @@ export function overviewDashboard(): Dashboard {
           ["green", null],
           ["red", 10],
         ],
-      ).targets(quantilesByModel("ollama_time_to_first_token_seconds")),
+      )
+        .span(8)
+        .targets(quantilesByModel("ollama_time_to_first_token_seconds")),
     )
     .withPanel(
       timeseries(
@@ -311,7 +313,23 @@ export function overviewDashboard(): Dashboard {
             "p50/p95/p99 of the end-to-end duration as the client sees it, until the last byte of the answer.",
         },
         unit.seconds,
-      ).targets(quantilesByModel("ollama_request_duration_seconds")),
+      )
+        .span(8)
+        .targets(quantilesByModel("ollama_request_duration_seconds")),
+    )
+    .withPanel(
+      timeseries(
+        {
+          title: "Time per output token by model",
+          description:
+            "p50/p95/p99 of the time between tokens once the first arrived, as a streaming client sees it: " +
+            "(duration − TTFT) / (output tokens − 1). Slow here with a fast TTFT: the GPU is shared by too many " +
+            "parallel requests (OLLAMA_NUM_PARALLEL) or the model spills to the CPU.",
+        },
+        unit.seconds,
+      )
+        .span(8)
+        .targets(quantilesByModel("ollama_time_per_output_token_seconds")),
     );
 
   // --------------------------------------------------------------------------------------------- tokens

@@ -1,5 +1,6 @@
 // The one reader of the environment: loadSettings() parses every setting once (the proxy's here, access
-// control's in access/access-config.ts), fails fast with one line per bad variable, and returns frozen configs.
+// control's in access/access-config.ts, tracing's in tracing/settings.ts), fails fast with one line per bad
+// variable, and returns frozen configs.
 // OLLAMA_HOST is deliberately not read: Ollama uses it to choose its own bind address.
 import proxyaddr from "proxy-addr";
 import { z } from "zod";
@@ -11,6 +12,10 @@ import {
   positiveInt,
 } from "./settings.ts";
 import { loadAccessConfig, type AccessConfig } from "./access/access-config.ts";
+import {
+  loadTracingSettings,
+  type TracingSettings,
+} from "./tracing/settings.ts";
 import { isValidAllowedHost } from "./http/allowed-hosts.ts";
 
 const LOG_LEVELS = [
@@ -380,6 +385,7 @@ function deepFreeze<T>(value: T): T {
 export function loadSettings(env: NodeJS.ProcessEnv): {
   config: Config;
   access: AccessConfig;
+  tracing: TracingSettings;
 } {
   const problems: string[] = [];
   const attempt = <T>(load: () => T): T | undefined => {
@@ -393,6 +399,7 @@ export function loadSettings(env: NodeJS.ProcessEnv): {
   };
   const config = attempt(() => loadConfig(env));
   const access = attempt(() => loadAccessConfig(env));
-  if (!config || !access) throw new ConfigError(problems);
-  return { config, access };
+  const tracing = attempt(() => loadTracingSettings(env));
+  if (!config || !access || !tracing) throw new ConfigError(problems);
+  return { config, access, tracing };
 }

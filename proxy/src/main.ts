@@ -5,7 +5,6 @@ import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
 import { Registry } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
-import type { AccessConfig } from "./access/access-config.ts";
 import { createAccessControl } from "./access/access-control.ts";
 import { loadSettings, type Config } from "./config.ts";
 import { ConfigError } from "./settings.ts";
@@ -14,6 +13,7 @@ import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
 import { createExchangeOwner } from "./exchange/owner.ts";
 import { createTransport } from "./http/transport.ts";
+import { createTracing } from "./tracing/tracer.ts";
 import { refusalOf } from "./http/refusal.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -21,7 +21,11 @@ import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
-import { createRecorder, type Recorder } from "./records/recorder.ts";
+import {
+  createRecorder,
+  redactorFrom,
+  type Recorder,
+} from "./records/recorder.ts";
 import { categorizePrompt } from "./records/category.ts";
 import { startAnalyticsThread } from "./records/analytics-thread.ts";
 import {
@@ -35,7 +39,7 @@ const VERSION = "0.1.0";
 /** Loki stream labels of the analytics records (never model, client or prompt: they are unbounded). */
 const RECORD_STREAM = { service_name: "ollama-proxy", log_type: "request" };
 
-function readConfig(): { config: Config; access: AccessConfig } {
+function readConfig(): ReturnType<typeof loadSettings> {
   try {
     return loadSettings(process.env);
   } catch (error) {
@@ -107,7 +111,11 @@ function listen(
 }
 
 async function main(): Promise<void> {
-  const { config, access: accessConfig } = readConfig();
+  const {
+    config,
+    access: accessConfig,
+    tracing: tracingSettings,
+  } = readConfig();
   const logger = createLogger(config);
   const registry = new Registry();
   const metrics = createMetrics(registry, {
@@ -162,6 +170,20 @@ async function main(): Promise<void> {
     clientLabelOf: (client: string) => access.clientLabelOf(client),
   };
   const hostAllowed = createHostPolicy({ allowedHosts: config.allowedHosts });
+  const upstream = new URL(config.ollamaUrl);
+  const tracing = tracingSettings.enabled
+    ? createTracing(
+        tracingSettings,
+        {
+          redact: redactorFrom(config),
+          serverAddress: upstream.hostname,
+          serverPort: Number(
+            upstream.port || (upstream.protocol === "https:" ? 443 : 80),
+          ),
+        },
+        { metrics, logger, version: VERSION },
+      )
+    : undefined;
   const handler = createExchangeOwner(
     {
       upstreamTimeoutMs: config.upstreamTimeoutMs,
@@ -188,7 +210,9 @@ async function main(): Promise<void> {
       stripCredentials: (headers) => access.stripCredentials(headers),
       resolveAlias: (model) => access.resolveAlias(model),
       hostAllowed,
+      tracing,
       finishHooks: [
+        ...(tracing ? [tracing.finish] : []),
         (summary) => {
           // Priced once, for the cost metric and the record.
           const usage = summary.tap?.usage;
@@ -275,6 +299,7 @@ async function main(): Promise<void> {
       address: `${address.address}:${address.port}`,
       ollama_url: config.ollamaUrl,
       metrics_port: config.metricsPort,
+      traces: tracingSettings.enabled ? tracingSettings.endpoint : "off",
     },
     "ollama-proxy listening",
   );
@@ -307,6 +332,7 @@ async function main(): Promise<void> {
       Math.max(1000, Math.min(10_000, config.shutdownGraceMs)),
     );
     await recording.lifecycle.close();
+    await tracing?.shutdown(2000);
     poller.close();
     handler.close();
     await access.close();

@@ -233,6 +233,7 @@ describe("compose.yaml", () => {
         "prometheus",
         "proxy",
         "redis",
+        "tempo",
       ].sort(),
     );
   });

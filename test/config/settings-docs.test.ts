@@ -3,6 +3,7 @@ import { readFileSync } from "node:fs";
 import { describe, expect, it } from "vitest";
 import { ACCESS_ENV_VARS } from "@proxy/access/access-config.ts";
 import { CONFIG_ENV_VARS } from "@proxy/config.ts";
+import { TRACING_ENV_VARS } from "@proxy/tracing/settings.ts";
 
 const root = new URL("../../", import.meta.url);
 const readme = readFileSync(new URL("README.md", root), "utf8");
@@ -20,7 +21,7 @@ function readmeTableVars(): Set<string> {
   return names;
 }
 
-const SETTINGS = [...CONFIG_ENV_VARS, ...ACCESS_ENV_VARS];
+const SETTINGS = [...CONFIG_ENV_VARS, ...ACCESS_ENV_VARS, ...TRACING_ENV_VARS];
 
 describe("settings documentation", () => {
   it.each(SETTINGS)("%s is in a README table", (name) => {

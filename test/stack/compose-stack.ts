@@ -31,7 +31,9 @@ export interface Stack {
   /** Removes what a killed earlier run left, then brings the stack up and waits on the healthchecks. */
   up(): Promise<void>;
   /** http://127.0.0.1:<published port> of a service's HTTP port. */
-  url(service: "proxy" | "prometheus" | "loki" | "grafana"): Promise<string>;
+  url(
+    service: "proxy" | "prometheus" | "loki" | "grafana" | "tempo",
+  ): Promise<string>;
   /** `docker compose -p … -f … <args>`; resolves with stdout. */
   compose(args: string[], timeoutMs?: number): Promise<string>;
   /** `docker compose config` as JSON (what compose will run, after .env and the overrides). */
@@ -58,7 +60,13 @@ export interface ComposeConfig {
 
 /** Removes the project's containers, networks and volumes; quick, since the suite's state is throwaway. */
 const DOWN = ["down", "--volumes", "--remove-orphans", "--timeout", "5"];
-const HTTP_PORT = { proxy: 11434, prometheus: 9090, loki: 3100, grafana: 3000 };
+const HTTP_PORT = {
+  proxy: 11434,
+  prometheus: 9090,
+  loki: 3100,
+  grafana: 3000,
+  tempo: 3200,
+};
 
 export function composeFiles(offline: boolean): string[] {
   return [

@@ -48,6 +48,14 @@ const grafanaSkip =
     ? "skipped offline: no Grafana image and no registry to pull it (there is no Grafana stand-in)"
     : undefined;
 
+const tempoImage = Object.entries(images.images).find(([image]) =>
+  image.startsWith("grafana/tempo"),
+);
+const tempoSkip =
+  tempoImage === undefined || tempoImage[1] === "missing"
+    ? "skipped offline: no Tempo image and no registry to pull it (there is no Tempo stand-in)"
+    : undefined;
+
 const cases = loadCases(path.join(REPO_ROOT, "test/stack/cases"));
 /** The dashboards whose every panel query must return data (issue 4: overview and prompt analytics). */
 const DATA_DASHBOARDS = ["ollama-overview", "ollama-prompt-analytics"];
@@ -82,6 +90,8 @@ describe.skipIf(images.unavailable !== undefined)(
         console.warn(
           `Grafana checks (datasource health, dashboards present, panel queries) ${grafanaSkip}`,
         );
+      if (tempoSkip)
+        console.warn(`Tempo check (a request's trace by id) ${tempoSkip}`);
       try {
         await stack.up();
       } catch (error) {
@@ -127,6 +137,7 @@ describe.skipIf(images.unavailable !== undefined)(
           "proxy",
           "redis",
           ...(grafanaSkip ? [] : ["grafana"]),
+          ...(tempoSkip ? [] : ["tempo"]),
         ].sort(),
       );
     });
@@ -232,6 +243,39 @@ describe.skipIf(images.unavailable !== undefined)(
           }
         });
       }
+    });
+
+    describe("Tempo", () => {
+      const tempoIt = it.skipIf(tempoSkip !== undefined);
+      tempoIt(
+        `has the trace of a request, and its record carries the same id${tempoSkip ? ` (${tempoSkip})` : ""}`,
+        async () => {
+          const withTrace = [...recordsById.values()].find(
+            (record) => typeof record.trace_id === "string",
+          );
+          expect(withTrace, "a record with a trace_id").toBeDefined();
+          const traceId = String(withTrace!.trace_id);
+          expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+          const tempoUrl = await stack.url("tempo");
+          const trace = await waitFor(
+            async () => {
+              const response = await fetch(
+                `${tempoUrl}/api/traces/${traceId}`,
+                { headers: { Accept: "application/json" } },
+              );
+              return response.ok ? await response.text() : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 1000, message: "trace in Tempo" },
+          );
+          // Tempo's JSON carries span ids in base64: the record's span id, hex, is found by its bytes.
+          const spanIdBase64 = Buffer.from(
+            String(withTrace!.span_id),
+            "hex",
+          ).toString("base64");
+          expect(trace).toContain(spanIdBase64);
+          expect(trace).toContain(String(withTrace!.request_id));
+        },
+      );
     });
 
     describe("Grafana", () => {

@@ -21,7 +21,12 @@ export type Ending =
 
 export interface ExchangeSummary {
   readonly requestId: string;
+  /** The exchange's span (tracing on): W3C trace id and span id, lower-case hex. */
+  readonly traceId?: string;
+  readonly spanId?: string;
   readonly route: Route;
+  /** The decoded path Ollama routes (no query); the route template for a refused target. */
+  readonly path: string;
   readonly method: string;
   /** Unix epoch milliseconds when the request arrived. */
   readonly startedAtMs: number;

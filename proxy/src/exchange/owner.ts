@@ -28,6 +28,7 @@ import {
 } from "../upstream/request-target.ts";
 import { planRequestRewrite } from "../upstream/rewrite.ts";
 import { matchRoute, otherRoute } from "../upstream/routes.ts";
+import type { Route } from "../upstream/types.ts";
 import type { Admit } from "./admission.ts";
 import { forwardCallbacks } from "./forwarding.ts";
 import type { Ending, ExchangeSummary } from "./outcome.ts";
@@ -66,6 +67,13 @@ export interface OwnerDeps {
   readonly resolveAlias?: (model: string) => string | undefined;
   /** ALLOWED_HOSTS and Ollama's local names: the DNS-rebinding guard. Absent: every Host is served. */
   readonly hostAllowed?: HostPolicy;
+  /** Tracing on: starts the exchange's span at accept (its end is a finish hook). */
+  readonly tracing?: {
+    begin(
+      headers: IncomingHttpHeaders,
+      route: Route,
+    ): { traceId: string; spanId: string } | undefined;
+  };
 }
 
 export interface ExchangeOwner {
@@ -294,6 +302,8 @@ export function createExchangeOwner(
     const ex: Exchange = {
       id: requestIdOf(req),
       route,
+      path: target.ok && !refusal ? target.path : route.endpoint,
+      trace: deps.tracing?.begin(req.headers, route),
       startNs: process.hrtime.bigint(),
       startedAtMs: Date.now(),
       clientIp: deps.clientIpOf(req),

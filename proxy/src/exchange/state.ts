@@ -9,6 +9,10 @@ import { decideOutcome, type Ending, type ExchangeSummary } from "./outcome.ts";
 export interface Exchange {
   readonly id: string;
   readonly route: Route;
+  readonly path: string;
+  /** Tracing on: the exchange's span. */
+  readonly trace:
+    { readonly traceId: string; readonly spanId: string } | undefined;
   readonly startNs: bigint;
   readonly startedAtMs: number;
   readonly clientIp: string;
@@ -77,7 +81,9 @@ export function summarize(
   }
   return {
     requestId: ex.id,
+    ...(ex.trace && { traceId: ex.trace.traceId, spanId: ex.trace.spanId }),
     route: ex.route,
+    path: ex.path,
     method: req.method ?? "GET",
     startedAtMs: ex.startedAtMs,
     durationSeconds: Number(endNs - ex.startNs) / 1e9,

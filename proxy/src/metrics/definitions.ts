@@ -16,6 +16,9 @@ export const TTFT_BUCKETS_SECONDS = [
 export const DURATION_BUCKETS_SECONDS = [
   0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600,
 ];
+export const TIME_PER_OUTPUT_TOKEN_BUCKETS_SECONDS = [
+  0.005, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1,
+];
 export const LOAD_BUCKETS_SECONDS = [0.1, 0.5, 1, 2, 5, 10, 20, 40, 80, 160];
 export const EVAL_BUCKETS_SECONDS = [
   0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 40, 80, 160, 320,
@@ -49,6 +52,8 @@ export const RECORD_DROP_REASONS = [
   "build_failed",
   "thread_exit",
 ] as const;
+export const SPAN_DROP_REASONS = ["queue_full", "export_failed"] as const;
+
 export const UPSTREAM_ERROR_REASONS = [
   "connect",
   "timeout",
@@ -113,6 +118,13 @@ export function createMetrics(
       help: "Streaming only: request received to the first chunk carrying content, thinking or a tool call",
       labelNames: ["model", "endpoint"],
       buckets: TTFT_BUCKETS_SECONDS,
+      registers,
+    }),
+    timePerOutputToken: new Histogram({
+      name: "ollama_time_per_output_token_seconds",
+      help: "Streaming only: time between output tokens as the client sees it, (duration - TTFT) / (output tokens - 1)",
+      labelNames: ["model", "endpoint"],
+      buckets: TIME_PER_OUTPUT_TOKEN_BUCKETS_SECONDS,
       registers,
     }),
     promptTokens: new Counter({
@@ -281,6 +293,17 @@ export function createMetrics(
       buckets: QUEUE_WAIT_BUCKETS_SECONDS,
       registers,
     }),
+    spansExported: new Counter({
+      name: "ollama_proxy_trace_spans_exported_total",
+      help: "Spans the OTLP collector accepted (tracing on)",
+      registers,
+    }),
+    spansDropped: new Counter({
+      name: "ollama_proxy_trace_spans_dropped_total",
+      help: "Spans lost: the export queue was full, or the collector failed or refused the export",
+      labelNames: ["reason"],
+      registers,
+    }),
     rejected: new Counter({
       name: "ollama_proxy_rejected_total",
       help: "Requests the proxy refused or let through degraded, by reason",
@@ -294,5 +317,7 @@ export function createMetrics(
   for (const reason of UPSTREAM_ERROR_REASONS)
     metrics.upstreamErrors.inc({ reason }, 0);
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
+  for (const reason of SPAN_DROP_REASONS)
+    metrics.spansDropped.inc({ reason }, 0);
   return metrics;
 }

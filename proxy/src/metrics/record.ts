@@ -15,6 +15,22 @@ export function initializeRequestMetrics(metrics: Metrics): void {
     metrics.parseErrors.inc({ endpoint, reason: "unparsable" }, 0);
 }
 
+/**
+ * What a streaming client feels between tokens once the first arrived: (duration − TTFT) / (output tokens − 1),
+ * the GenAI conventions' time per output token. Undefined without a stream, a first token or two output tokens.
+ */
+export function timePerOutputToken(
+  summary: ExchangeSummary,
+): number | undefined {
+  const tokens = summary.tap?.usage.completionTokens;
+  if (summary.ttftSeconds === undefined || tokens === undefined || tokens < 2)
+    return undefined;
+  if (summary.outcome !== "ok") return undefined;
+  return (
+    Math.max(0, summary.durationSeconds - summary.ttftSeconds) / (tokens - 1)
+  );
+}
+
 /** `costUsd`: the estimated cost of the exchange's tokens (PRICING_FILE), undefined when its model has no price. */
 export function recordExchange(
   metrics: Metrics,
@@ -49,6 +65,9 @@ export function recordExchange(
   }
   const usage = summary.tap?.usage;
   if (!usage || !route.inference) return;
+  const perToken = timePerOutputToken(summary);
+  if (perToken !== undefined)
+    metrics.timePerOutputToken.observe({ model, endpoint }, perToken);
   if (costUsd !== undefined && costUsd > 0) {
     metrics.estimatedCost.inc(
       { model, client: options.clientLabelOf(summary.client) },

@@ -22,19 +22,25 @@ export interface RecorderDeps {
   readonly categorize: (prompt: string, parts?: PromptParts) => string;
 }
 
+/** REDACT_*: the redaction records apply, and traces too when they carry content. */
+export function redactorFrom(config: Config): (text: string) => string {
+  return createRedactor(
+    config.redact.defaults
+      ? { ...DEFAULT_REDACT_PATTERNS, ...config.redact.patterns }
+      : config.redact.patterns,
+  );
+}
+
 export function recordOptionsFrom(
   config: Config,
   deps: Pick<RecorderDeps, "categorize">,
 ): RecordOptions {
-  const patterns = config.redact.defaults
-    ? { ...DEFAULT_REDACT_PATTERNS, ...config.redact.patterns }
-    : config.redact.patterns;
   return {
     capturePrompts: config.capture.prompts,
     captureResponses: config.capture.responses,
     maxChars: config.capture.maxChars,
     maxLineBytes: config.loki.maxLineBytes,
-    redact: createRedactor(patterns),
+    redact: redactorFrom(config),
     categorize: deps.categorize,
   };
 }

@@ -1,5 +1,6 @@
 // Request bodies → RequestInfo (model, stream, rendered prompt). Pure and total: a body that is not the JSON we
 // expect still yields an answer, because the proxy forwards it unchanged and Ollama decides what is wrong.
+import { generationParams } from "./generation-params.ts";
 import { isObject, toolCallTexts, type Json } from "./json-fields.ts";
 import type { Op, PromptParts, RequestInfo, Route } from "./types.ts";
 
@@ -270,6 +271,7 @@ export function describeRequest(
   const promptParts = prompt.promptParts();
   const loadable =
     route.op === "generate" || route.op === "chat" || route.op === "embed";
+  const params = route.inference ? generationParams(route, json) : undefined;
   return {
     model,
     stream:
@@ -282,6 +284,7 @@ export function describeRequest(
     promptChars: prompt.total,
     ...(promptParts ? { promptParts } : {}),
     images: prompt.images,
+    ...(params ? { params } : {}),
     includeUsage: streamOptions?.include_usage === true,
     loadOnly: loadable && inputs === 0,
     keepAliveZero: isZeroKeepAlive(json.keep_alive),

@@ -47,6 +47,18 @@ export interface Route {
   readonly changesModels: boolean;
 }
 
+/** Sampling parameters a request sets (upstream/generation-params.ts reads them from either family's body). */
+export interface GenerationParams {
+  readonly maxTokens?: number;
+  readonly temperature?: number;
+  readonly topP?: number;
+  readonly topK?: number;
+  readonly seed?: number;
+  readonly stopSequences?: readonly string[];
+  readonly frequencyPenalty?: number;
+  readonly presencePenalty?: number;
+}
+
 /** What the proxy needs from a request body. */
 /**
  * The parts of a prompt that say what it is about, read from the request's structure (never re-parsed from the
@@ -69,6 +81,8 @@ export interface RequestInfo {
   /** Set for requests that carry a prompt (generate, chat, completions, embeddings, responses, messages). */
   readonly promptParts?: PromptParts;
   readonly images: number;
+  /** Sampling parameters the request sets (inference routes). */
+  readonly params?: GenerationParams;
   /** OpenAI streaming request that already asked for `stream_options.include_usage`. */
   readonly includeUsage: boolean;
   /** Load-only or unload request (empty prompt or messages): Ollama answers one JSON object. */

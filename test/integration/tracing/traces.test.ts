@@ -1,0 +1,308 @@
+// The real proxy process exporting OTLP/HTTP to a receiver that decodes the protobuf: one span per request with the
+// client's parent, Ollama's timings as child phases, the record carrying the span's ids, content only when asked
+// and then redacted, and a failing or hanging collector costing spans (counted) but no request.
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import {
+  startFakeOtlp,
+  type FakeOtlp,
+  type ReceivedSpan,
+} from "../../fixtures/fake-otlp.ts";
+import {
+  createEmulator,
+  type Emulator,
+} from "../../fixtures/ollama-emulator/emulator.ts";
+import { scrape, sumOf } from "../../helpers/metrics.ts";
+import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
+import { waitFor } from "../../helpers/wait-for.ts";
+
+const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID = "00f067aa0ba902b7";
+
+async function chat(
+  proxy: ProxyProcess,
+  body: Record<string, unknown>,
+  headers: Record<string, string> = {},
+) {
+  const response = await fetch(`${proxy.url}/api/chat`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify(body),
+  });
+  await response.text();
+  return {
+    status: response.status,
+    requestId: response.headers.get("x-request-id") ?? "",
+  };
+}
+
+describe("traces", () => {
+  let emulator: Emulator;
+  let otlp: FakeOtlp;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    emulator = await createEmulator({ port: 0 });
+    otlp = await startFakeOtlp();
+    proxy = await startProxy({
+      OLLAMA_URL: emulator.url,
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_BSP_EXPORT_TIMEOUT: "1000",
+      OTEL_SERVICE_NAME: "proxy-under-test",
+      OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
+      OTEL_SEMCONV_STABILITY_OPT_IN: "gen_ai_latest_experimental",
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await otlp?.close();
+    await emulator?.close();
+  });
+
+  const spanOf = (requestId: string) =>
+    otlp.spans.find(
+      (span) => span.attributes["ollama_proxy.request_id"] === requestId,
+    );
+  const waitForSpan = async (requestId: string): Promise<ReceivedSpan> => {
+    await waitFor(() => spanOf(requestId) !== undefined, { timeoutMs: 10_000 });
+    return spanOf(requestId)!;
+  };
+
+  it("continues the client's trace with one GenAI span, its phases and the first token", async () => {
+    const { status, requestId } = await chat(
+      proxy,
+      {
+        model: "llama3.2",
+        messages: [{ role: "user", content: "say hi" }],
+        options: { temperature: 0.2, num_predict: 64, top_k: 20 },
+      },
+      { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` },
+    );
+    expect(status).toBe(200);
+    const span = await waitForSpan(requestId);
+    expect(span).toMatchObject({
+      traceId: TRACE_ID,
+      parentSpanId: PARENT_ID,
+      name: "chat llama3.2",
+      kind: 3,
+      statusCode: 0,
+    });
+    expect(span.attributes).toMatchObject({
+      "gen_ai.provider.name": "ollama",
+      "gen_ai.operation.name": "chat",
+      "gen_ai.request.model": "llama3.2",
+      // Ollama echoes the model as the client named it.
+      "gen_ai.response.model": "llama3.2",
+      "gen_ai.request.temperature": 0.2,
+      "gen_ai.request.max_tokens": 64,
+      "gen_ai.request.top_k": 20,
+      // num_predict: 64 cut the reply.
+      "gen_ai.response.finish_reasons": ["length"],
+      "http.request.method": "POST",
+      "http.response.status_code": 200,
+      "url.path": "/api/chat",
+      "client.address": "127.0.0.1",
+      "server.address": "127.0.0.1",
+    });
+    expect(span.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0);
+    expect(span.attributes["gen_ai.usage.output_tokens"]).toBeGreaterThan(0);
+    expect(span.attributes["gen_ai.input.messages"]).toBeUndefined();
+    expect(span.resource).toMatchObject({
+      "service.name": "proxy-under-test",
+      "deployment.environment": "test",
+    });
+    const firstToken = span.events.find((e) => e.name === "gen_ai.first_token");
+    expect(firstToken?.atMs).toBeGreaterThanOrEqual(span.startMs);
+    expect(firstToken?.atMs).toBeLessThanOrEqual(span.endMs);
+    // Ollama's own timings hang under the exchange, inside it, in order.
+    await waitFor(
+      () => otlp.spans.filter((s) => s.parentSpanId === span.spanId).length > 0,
+    );
+    const phases = otlp.spans
+      .filter((s) => s.parentSpanId === span.spanId)
+      .sort((a, b) => a.startMs - b.startMs);
+    expect(phases.map((p) => p.name)).toContain("ollama eval");
+    for (const phase of phases) {
+      expect(phase.traceId).toBe(TRACE_ID);
+      expect(phase.startMs).toBeGreaterThanOrEqual(span.startMs - 1);
+      expect(phase.endMs).toBeLessThanOrEqual(span.endMs + 1);
+    }
+    // The record names the same span.
+    expect(await proxy.recordFor(requestId)).toMatchObject({
+      trace_id: TRACE_ID,
+      span_id: span.spanId,
+    });
+  });
+
+  it("starts a trace when the client sends none, and names other routes by method and route", async () => {
+    const response = await fetch(`${proxy.url}/api/tags`);
+    await response.text();
+    const requestId = response.headers.get("x-request-id")!;
+    const span = await waitForSpan(requestId);
+    expect(span.name).toBe("GET /api/tags");
+    expect(span.kind).toBe(2);
+    expect(span.parentSpanId).toBe("");
+    expect(span.traceId).toMatch(/^[0-9a-f]{32}$/);
+    expect(span.traceId).not.toBe(TRACE_ID);
+    expect(span.attributes["gen_ai.operation.name"]).toBeUndefined();
+    expect(await proxy.recordFor(requestId)).toMatchObject({
+      trace_id: span.traceId,
+      span_id: span.spanId,
+    });
+  });
+
+  it("marks a failed exchange with error.type and an error status", async () => {
+    const { status, requestId } = await chat(proxy, {
+      model: "no-such-model",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    expect(status).toBe(404);
+    const span = await waitForSpan(requestId);
+    expect(span.attributes["error.type"]).toBe("404");
+    expect(span.statusCode).toBe(2);
+  });
+
+  it("gives exactly one exchange span per request", async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push(
+        (
+          await chat(proxy, {
+            model: "llama3.2",
+            messages: [{ role: "user", content: `n ${i}` }],
+          })
+        ).requestId,
+      );
+    for (const id of ids) await waitForSpan(id);
+    for (const id of ids)
+      expect(
+        otlp.spans.filter(
+          (s) => s.attributes["ollama_proxy.request_id"] === id,
+        ),
+      ).toHaveLength(1);
+  });
+
+  it("keeps serving while the collector refuses, counts the dropped spans and logs the outage once", async () => {
+    otlp.setMode("unavailable");
+    try {
+      const before = otlp.requests;
+      for (let i = 0; i < 3; i++)
+        expect(
+          (
+            await chat(proxy, {
+              model: "llama3.2",
+              messages: [{ role: "user", content: "during the outage" }],
+            })
+          ).status,
+        ).toBe(200);
+      await waitFor(
+        async () => {
+          const samples = await scrape(proxy.url);
+          return (
+            sumOf(samples, "ollama_proxy_trace_spans_dropped_total", {
+              reason: "export_failed",
+            }) >= 3
+          );
+        },
+        { timeoutMs: 15_000 },
+      );
+      expect(otlp.requests).toBeGreaterThan(before);
+      const outageLogs = proxy.lines.filter((line) =>
+        String(line.msg).startsWith("traces: export failed"),
+      );
+      expect(outageLogs).toHaveLength(1);
+    } finally {
+      otlp.setMode("ok");
+    }
+    const { requestId } = await chat(proxy, {
+      model: "llama3.2",
+      messages: [{ role: "user", content: "after the outage" }],
+    });
+    await waitForSpan(requestId);
+    await waitFor(() =>
+      proxy.lines.some(
+        (line) => line.msg === "traces: the collector answers again",
+      ),
+    );
+  });
+
+  it("keeps serving while the collector hangs", async () => {
+    otlp.setMode("hang");
+    try {
+      for (let i = 0; i < 3; i++)
+        expect(
+          (
+            await chat(proxy, {
+              model: "llama3.2",
+              messages: [{ role: "user", content: "collector hangs" }],
+            })
+          ).status,
+        ).toBe(200);
+      // The export times out (OTEL_BSP_EXPORT_TIMEOUT=1000) and its spans are counted as lost.
+      const dropped = async () =>
+        sumOf(
+          await scrape(proxy.url),
+          "ollama_proxy_trace_spans_dropped_total",
+          { reason: "export_failed" },
+        );
+      const before = await dropped();
+      await waitFor(async () => (await dropped()) > before, {
+        timeoutMs: 15_000,
+      });
+    } finally {
+      otlp.setMode("ok");
+    }
+  });
+});
+
+describe("trace content", () => {
+  let emulator: Emulator;
+  let otlp: FakeOtlp;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    emulator = await createEmulator({ port: 0 });
+    otlp = await startFakeOtlp();
+    proxy = await startProxy({
+      OLLAMA_URL: emulator.url,
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${otlp.url}/v1/traces`,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+      OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true",
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await otlp?.close();
+    await emulator?.close();
+  });
+
+  it("carries prompt and completion when asked, redacted like records, under the default (v1.36) names", async () => {
+    const { requestId } = await chat(proxy, {
+      model: "llama3.2",
+      messages: [
+        { role: "user", content: "my email is jane.doe@example.com, hi" },
+      ],
+    });
+    await waitFor(() =>
+      otlp.spans.some(
+        (s) => s.attributes["ollama_proxy.request_id"] === requestId,
+      ),
+    );
+    const span = otlp.spans.find(
+      (s) => s.attributes["ollama_proxy.request_id"] === requestId,
+    )!;
+    expect(span.attributes["gen_ai.system"]).toBe("ollama");
+    expect(span.attributes["gen_ai.provider.name"]).toBeUndefined();
+    const prompt = span.events.find((e) => e.name === "gen_ai.content.prompt");
+    const completion = span.events.find(
+      (e) => e.name === "gen_ai.content.completion",
+    );
+    expect(String(prompt?.attributes["gen_ai.prompt"])).toContain("hi");
+    expect(String(prompt?.attributes["gen_ai.prompt"])).not.toContain(
+      "jane.doe@example.com",
+    );
+    expect(String(completion?.attributes["gen_ai.completion"]).length).toBe(
+      ((await proxy.recordFor(requestId)).response as string).length,
+    );
+  });
+});
