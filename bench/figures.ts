@@ -138,6 +138,8 @@ export interface BenchResults {
     /** NODE_OPTIONS of both variants of our proxy: the image's. */
     readonly proxyNodeOptions: string;
     readonly records: RecordCounts;
+    /** The traced proxy's counts: its spans exported and dropped (all zero when it did not run). */
+    readonly traced: RecordCounts;
   };
   readonly small: SmallResult[];
   readonly stream: StreamResult | undefined;

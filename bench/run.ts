@@ -54,7 +54,15 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
     proxyEnv: options.proxyEnv,
   });
   const work = await mkdtemp(join(tmpdir(), "bench-bodies-"));
-  let records: RecordCounts = { enqueued: 0, shipped: 0, dropped: 0 };
+  const none: RecordCounts = {
+    enqueued: 0,
+    shipped: 0,
+    dropped: 0,
+    spansExported: 0,
+    spansDropped: 0,
+  };
+  let records = none;
+  let traced = none;
   try {
     log(
       `stack up: upstream ${stack.upstreamUrl}; ${stack.targets.map((t) => `${t.name} ${t.url}`).join(", ")}`,
@@ -93,7 +101,11 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         loadCpuPercent: (loadSeconds / wall) * 100,
         otherCpuPercent: (Math.max(0, busy - ours) / wall) * 100,
       };
-      if (target.name === "proxy") records = await stack.settleRecords(30_000);
+      // The next measurement starts with no records of this one still being shipped.
+      if (target.name === "proxy")
+        records = await stack.settleRecords(target.name, 30_000);
+      else if (target.name === "proxy-traced")
+        traced = await stack.settleRecords(target.name, 30_000);
       return measured;
     };
 
@@ -156,6 +168,7 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
           "no request metrics; body parsing, taps and the in-flight gauge still run)",
         proxyNodeOptions: stack.proxyNodeOptions,
         records,
+        traced,
       },
       small,
       stream,

@@ -1,18 +1,20 @@
-// Starts what a run measures, once, on loopback: the upstream (emulator), the record sinks (fake Loki, and a
-// real redis-server when installed), and each way to reach the upstream: direct, nginx, a bare http-proxy-3
-// pass-through, our proxy as shipped, and our proxy with the record path off.
+// Starts what a run measures, once, on loopback: the upstream (emulator) and each way to reach it: direct, nginx,
+// a bare http-proxy-3 pass-through, our proxy as shipped (with its record sinks, shipped-proxy.ts), the same with
+// tracing on, and our proxy with the record path off.
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../test/helpers/free-port.ts";
-import {
-  startRedisServer,
-  type RedisServer,
-} from "../test/helpers/redis-server.ts";
+import type { RedisServer } from "../test/helpers/redis-server.ts";
 import { compileTargets, type CompiledTargets } from "./build.ts";
 import { startChild, type Child } from "./processes.ts";
+import {
+  startShippedProxy,
+  type RecordCounts,
+  type ShippedProxy,
+} from "./shipped-proxy.ts";
 
 /**
  * The V8 flags the proxy image sets (proxy/Dockerfile's NODE_OPTIONS): both variants of our proxy run with them,
@@ -32,6 +34,7 @@ export const TARGET_NAMES = [
   "proxy",
   "proxy-core",
   "proxy-metrics",
+  "proxy-traced",
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -42,6 +45,7 @@ export const DEFAULT_TARGETS: readonly TargetName[] = [
   "passthrough",
   "proxy",
   "proxy-core",
+  "proxy-traced",
 ];
 
 export const TARGET_LABELS: Record<TargetName, string> = {
@@ -52,6 +56,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   proxy: "our proxy",
   "proxy-core": "our proxy, analytics off",
   "proxy-metrics": "our proxy, metrics only",
+  "proxy-traced": "our proxy, tracing on (100 %)",
 };
 
 export interface Target {
@@ -70,16 +75,12 @@ export interface Stack {
   readonly recordPath: string;
   /** NODE_OPTIONS both variants of our proxy run with. */
   readonly proxyNodeOptions: string;
-  /** Waits until the shipped proxy has shipped (or dropped) every record it enqueued; returns the counts. */
-  settleRecords(timeoutMs: number): Promise<RecordCounts>;
+  /** Waits until a shipped proxy has shipped (or dropped) every record it enqueued; returns the counts. */
+  settleRecords(name: TargetName, timeoutMs: number): Promise<RecordCounts>;
   close(): Promise<void>;
 }
 
-export interface RecordCounts {
-  readonly enqueued: number;
-  readonly shipped: number;
-  readonly dropped: number;
-}
+export type { RecordCounts };
 
 export interface StackOptions {
   readonly targets: readonly TargetName[];
@@ -149,28 +150,15 @@ async function startNginx(
   return { child, url: `http://127.0.0.1:${port}`, dir };
 }
 
-async function metricsText(url: string): Promise<string> {
-  const res = await fetch(`${url}/metrics`);
-  return res.text();
-}
-
-function sample(text: string, name: string, labels: string): number {
-  let total = 0;
-  for (const line of text.split("\n")) {
-    if (line.startsWith(`${name}{`) && line.includes(labels))
-      total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
-  return total;
-}
-
 export async function startStack(options: StackOptions): Promise<Stack> {
   const children: Child[] = [];
-  let redis: RedisServer | undefined;
+  const redisServers: RedisServer[] = [];
+  const shippedProxies = new Map<TargetName, ShippedProxy>();
   let nginxDir: string | undefined;
   let compiled: CompiledTargets | undefined;
   const close = async () => {
     await Promise.all(children.map((child) => child.stop()));
-    await redis?.close();
+    await Promise.all(redisServers.map((redis) => redis.close()));
     if (nginxDir) await rm(nginxDir, { recursive: true, force: true });
     await compiled?.remove();
   };
@@ -207,7 +195,6 @@ export async function startStack(options: StackOptions): Promise<Stack> {
 
     const targets: Target[] = [];
     const sinkPids: number[] = [];
-    let proxyUrl: string | undefined;
     let recordPath = "none";
     for (const name of options.targets) {
       switch (name) {
@@ -266,64 +253,28 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           });
           break;
         }
-        case "proxy": {
-          const lokiPort = await freePort();
-          const loki = await startChild(
-            "fake-loki",
+        case "proxy":
+        case "proxy-traced": {
+          const shipped = await startShippedProxy({
+            name,
             node,
-            [join(ROOT, "test/fixtures/fake-loki-main.ts")],
-            {
-              env: { FAKE_LOKI_PORT: String(lokiPort) },
-              port: lokiPort,
-              cpus: options.cpus.sinks,
-            },
-          );
-          children.push(loki);
-          sinkPids.push(loki.pid);
-          if (options.redis) {
-            redis = await startRedisServer({
-              args: ["--appendfsync", "everysec"],
-            });
-            if (redis.pid !== undefined) sinkPids.push(redis.pid);
-          }
-          const port = await freePort();
-          const child = await startChild(
-            "proxy",
-            node,
-            [...nodeFlags(name), join(compiled.proxyDir, "main.js")],
-            {
-              env: {
-                NODE_OPTIONS: nodeOptions,
-                PROXY_PORT: String(port),
-                PROXY_HOST: "127.0.0.1",
-                OLLAMA_URL: upstreamUrl,
-                LOKI_URL: `http://127.0.0.1:${lokiPort}`,
-                REDIS_URL: redis?.url,
-                // The global admission limit (default 50 in flight, the rest queued) protects a real Ollama; it
-                // would queue scenario 3's streams by design. The benchmark measures the proxy's own cost.
-                MAX_CONCURRENT: "0",
-                ...options.proxyEnv,
-              },
-              ready: /ollama-proxy listening/,
-              cpus: options.cpus.target,
-            },
-          );
-          children.push(child);
-          proxyUrl = `http://127.0.0.1:${port}`;
-          recordPath = redis
-            ? "Redis outbox → fake Loki"
-            : "memory outbox → fake Loki";
-          targets.push({ name, url: proxyUrl, pids: [child.pid] });
+            args: [...nodeFlags(name), join(compiled.proxyDir, "main.js")],
+            upstreamUrl,
+            nodeOptions,
+            redis: options.redis,
+            cpus: options.cpus,
+            env: options.proxyEnv,
+          });
+          children.push(...shipped.children);
+          redisServers.push(...shipped.redis);
+          sinkPids.push(...shipped.sinkPids);
+          shippedProxies.set(name, shipped);
+          recordPath = shipped.recordPath;
+          targets.push(shipped.target);
           break;
         }
       }
     }
-
-    const lokiUrl = (() => {
-      const loki = children.find((child) => child.name === "fake-loki");
-      const match = loki ? /listening on (\S+)/.exec(loki.output()) : null;
-      return match?.[1];
-    })();
 
     return {
       upstreamUrl,
@@ -332,40 +283,17 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       sinkPids,
       targets,
       recordPath,
-      async settleRecords(timeoutMs) {
-        if (proxyUrl === undefined)
-          return { enqueued: 0, shipped: 0, dropped: 0 };
-        const deadline = Date.now() + timeoutMs;
-        let counts: RecordCounts;
-        for (;;) {
-          const text = await metricsText(proxyUrl);
-          counts = {
-            enqueued: sample(
-              text,
-              "ollama_proxy_records_total",
-              'outcome="enqueued"',
-            ),
-            shipped: sample(
-              text,
-              "ollama_proxy_records_total",
-              'outcome="shipped"',
-            ),
-            dropped: sample(
-              text,
-              "ollama_proxy_records_total",
-              'outcome="dropped"',
-            ),
-          };
-          if (counts.shipped + counts.dropped >= counts.enqueued) break;
-          if (Date.now() > deadline) break;
-          await new Promise((resolve) => setTimeout(resolve, 100));
-        }
-        // The fake Loki keeps every entry in memory; a long run would grow it for nothing.
-        if (lokiUrl)
-          await fetch(`${lokiUrl}/__fake/reset`, { method: "POST" }).catch(
-            () => undefined,
-          );
-        return counts;
+      async settleRecords(name, timeoutMs) {
+        const shipped = shippedProxies.get(name);
+        return shipped
+          ? shipped.settleRecords(timeoutMs)
+          : {
+              enqueued: 0,
+              shipped: 0,
+              dropped: 0,
+              spansExported: 0,
+              spansDropped: 0,
+            };
       },
       close,
     };

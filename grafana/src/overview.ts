@@ -39,13 +39,15 @@ const quantiles = [
   ["0.99", "p99"],
 ] as const;
 
-function quantilesByModel(histogram: string) {
-  return quantiles.map(([q, name]) =>
-    prom(
+/** `exemplars`: the histogram carries trace ids (tracing on); the p95 line shows them, a click opens the trace. */
+function quantilesByModel(histogram: string, exemplars = false) {
+  return quantiles.map(([q, name]) => {
+    const query = prom(
       `histogram_quantile(${q}, sum by (le, model) (rate(${histogram}_bucket{${SEL}}[$__rate_interval])))`,
       `{{model}} ${name}`,
-    ),
-  );
+    );
+    return exemplars && name === "p95" ? query.exemplar(true) : query;
+  });
 }
 
 export function overviewDashboard(): Dashboard {
@@ -293,7 +295,8 @@ export function overviewDashboard(): Dashboard {
             title: "Time to first token by model",
             description:
               "p50/p95/p99 of the time from request to the first generated token (streaming requests only). " +
-              "Includes queueing in Ollama and model loading. The dashed line is the alert threshold.",
+              "Includes queueing in Ollama and model loading. The dashed line is the alert threshold. " +
+              "With tracing on, the diamonds are exemplars: single requests, a click opens their trace in Tempo.",
           },
           unit.seconds,
         ),
@@ -303,19 +306,20 @@ export function overviewDashboard(): Dashboard {
         ],
       )
         .span(8)
-        .targets(quantilesByModel("ollama_time_to_first_token_seconds")),
+        .targets(quantilesByModel("ollama_time_to_first_token_seconds", true)),
     )
     .withPanel(
       timeseries(
         {
           title: "Request duration by model",
           description:
-            "p50/p95/p99 of the end-to-end duration as the client sees it, until the last byte of the answer.",
+            "p50/p95/p99 of the end-to-end duration as the client sees it, until the last byte of the answer. " +
+            "With tracing on, the diamonds are exemplars: single requests, a click opens their trace in Tempo.",
         },
         unit.seconds,
       )
         .span(8)
-        .targets(quantilesByModel("ollama_request_duration_seconds")),
+        .targets(quantilesByModel("ollama_request_duration_seconds", true)),
     )
     .withPanel(
       timeseries(

@@ -3,7 +3,7 @@
 import http from "node:http";
 import { hostname } from "node:os";
 import type { AddressInfo } from "node:net";
-import { Registry } from "prom-client";
+import { Registry, type RegistryContentType } from "prom-client";
 import { createApp, createMetricsApp, isOwnRoute } from "./app.ts";
 import { createAccessControl } from "./access/access-control.ts";
 import { loadSettings, type Config } from "./config.ts";
@@ -11,6 +11,7 @@ import { ConfigError } from "./settings.ts";
 import { createClientIpResolver } from "./http/client-ip.ts";
 import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
+import type { ExchangeSummary } from "./exchange/outcome.ts";
 import { createExchangeOwner } from "./exchange/owner.ts";
 import { createTransport } from "./http/transport.ts";
 import { createTracing } from "./tracing/tracer.ts";
@@ -117,7 +118,9 @@ async function main(): Promise<void> {
     tracing: tracingSettings,
   } = readConfig();
   const logger = createLogger(config);
-  const registry = new Registry();
+  // OpenMetrics: the type prom-client needs for exemplars (/metrics still serves text to scrapers that ask for it).
+  const registry = new Registry<RegistryContentType>();
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE);
   const metrics = createMetrics(registry, {
     clientLabel: accessConfig.metricsClientLabel,
   });
@@ -170,6 +173,13 @@ async function main(): Promise<void> {
     clientLabelOf: (client: string) => access.clientLabelOf(client),
   };
   const hostAllowed = createHostPolicy({ allowedHosts: config.allowedHosts });
+  /** PRICING_FILE: the exchange's estimated cost, for the cost metric and the record. */
+  const costOf = (summary: ExchangeSummary) =>
+    access.costOf(
+      summary.model,
+      summary.tap?.usage.promptTokens ?? 0,
+      summary.tap?.usage.completionTokens ?? 0,
+    );
   const upstream = new URL(config.ollamaUrl);
   const tracing = tracingSettings.enabled
     ? createTracing(
@@ -211,19 +221,17 @@ async function main(): Promise<void> {
       resolveAlias: (model) => access.resolveAlias(model),
       hostAllowed,
       tracing,
+      // Separate hooks: a fault in one consumer costs only its own view of the exchange.
       finishHooks: [
         ...(tracing ? [tracing.finish] : []),
-        (summary) => {
-          // Priced once, for the cost metric and the record.
-          const usage = summary.tap?.usage;
-          const costUsd = access.costOf(
-            summary.model,
-            usage?.promptTokens ?? 0,
-            usage?.completionTokens ?? 0,
-          );
-          recordExchange(metrics, summary, exchangeMetricOptions, costUsd);
-          recording.recorder.record(summary, costUsd);
-        },
+        (summary) =>
+          recordExchange(
+            metrics,
+            summary,
+            exchangeMetricOptions,
+            costOf(summary),
+          ),
+        (summary) => recording.recorder.record(summary, costOf(summary)),
       ],
       onModelsChanged: () => poller.refreshModels(),
     },

@@ -24,6 +24,8 @@ export interface ExchangeSummary {
   /** The exchange's span (tracing on): W3C trace id and span id, lower-case hex. */
   readonly traceId?: string;
   readonly spanId?: string;
+  /** The span is recorded and exported (not sampled out): its trace can be opened. */
+  readonly traceSampled?: boolean;
   readonly route: Route;
   /** The decoded path Ollama routes (no query); the route template for a refused target. */
   readonly path: string;

@@ -33,7 +33,12 @@ import type { Admit } from "./admission.ts";
 import { forwardCallbacks } from "./forwarding.ts";
 import type { Ending, ExchangeSummary } from "./outcome.ts";
 import { readBody } from "./request-body.ts";
-import { headerText, summarize, type Exchange } from "./state.ts";
+import {
+  headerText,
+  summarize,
+  type Exchange,
+  type TraceIds,
+} from "./state.ts";
 
 export interface OwnerOptions {
   readonly maxBodyBytes: number;
@@ -69,10 +74,7 @@ export interface OwnerDeps {
   readonly hostAllowed?: HostPolicy;
   /** Tracing on: starts the exchange's span at accept (its end is a finish hook). */
   readonly tracing?: {
-    begin(
-      headers: IncomingHttpHeaders,
-      route: Route,
-    ): { traceId: string; spanId: string } | undefined;
+    begin(headers: IncomingHttpHeaders, route: Route): TraceIds | undefined;
   };
 }
 

@@ -6,13 +6,19 @@ import type { RequestRewrite } from "../upstream/rewrite.ts";
 import type { RequestInfo, Route } from "../upstream/types.ts";
 import { decideOutcome, type Ending, type ExchangeSummary } from "./outcome.ts";
 
+/** The exchange's span, as the tracer started it. */
+export interface TraceIds {
+  readonly traceId: string;
+  readonly spanId: string;
+  readonly sampled: boolean;
+}
+
 export interface Exchange {
   readonly id: string;
   readonly route: Route;
   readonly path: string;
   /** Tracing on: the exchange's span. */
-  readonly trace:
-    { readonly traceId: string; readonly spanId: string } | undefined;
+  readonly trace: TraceIds | undefined;
   readonly startNs: bigint;
   readonly startedAtMs: number;
   readonly clientIp: string;
@@ -81,7 +87,11 @@ export function summarize(
   }
   return {
     requestId: ex.id,
-    ...(ex.trace && { traceId: ex.trace.traceId, spanId: ex.trace.spanId }),
+    ...(ex.trace && {
+      traceId: ex.trace.traceId,
+      spanId: ex.trace.spanId,
+      traceSampled: ex.trace.sampled,
+    }),
     route: ex.route,
     path: ex.path,
     method: req.method ?? "GET",

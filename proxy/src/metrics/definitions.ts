@@ -6,8 +6,9 @@ import {
   Counter,
   Gauge,
   Histogram,
+  Registry,
   collectDefaultMetrics,
-  type Registry,
+  type RegistryContentType,
 } from "prom-client";
 
 export const TTFT_BUCKETS_SECONDS = [
@@ -89,10 +90,12 @@ export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Registers every metric on `registry` (never the global one) and returns typed handles. */
 export function createMetrics(
-  registry: Registry,
+  registry: Registry<RegistryContentType>,
   options: MetricsOptions = { clientLabel: false },
 ) {
   const registers = [registry];
+  // prom-client keeps exemplars only on an OpenMetrics registry (main.ts); tests may pass a plain one.
+  const exemplars = registry.contentType === Registry.OPENMETRICS_CONTENT_TYPE;
   const withClient = <T extends string>(labels: T[]): T[] =>
     options.clientLabel ? [...labels, "client" as T] : labels;
 
@@ -100,6 +103,8 @@ export function createMetrics(
     collectDefaultMetrics({ register: registry, prefix: "ollama_proxy_" });
 
   const metrics = {
+    /** requestDuration and timeToFirstToken take exemplars (observe with exemplarLabels). */
+    exemplars,
     requests: new Counter({
       name: "ollama_requests_total",
       help: "Requests through the proxy, by the status the client got (stream_error: an error after a 200)",
@@ -111,6 +116,7 @@ export function createMetrics(
       help: "End-to-end request duration as the client sees it",
       labelNames: ["model", "endpoint"],
       buckets: DURATION_BUCKETS_SECONDS,
+      enableExemplars: exemplars,
       registers,
     }),
     timeToFirstToken: new Histogram({
@@ -118,6 +124,7 @@ export function createMetrics(
       help: "Streaming only: request received to the first chunk carrying content, thinking or a tool call",
       labelNames: ["model", "endpoint"],
       buckets: TTFT_BUCKETS_SECONDS,
+      enableExemplars: exemplars,
       registers,
     }),
     timePerOutputToken: new Histogram({

@@ -1,6 +1,7 @@
 // ExchangeSummary → metric updates. The only caller of prom-client setters for request metrics.
 import type { ExchangeSummary } from "../exchange/outcome.ts";
 import { INFERENCE_ENDPOINTS } from "../upstream/routes.ts";
+import type { Histogram } from "prom-client";
 import type { Metrics } from "./definitions.ts";
 
 export interface RecordOptions {
@@ -13,6 +14,26 @@ export interface RecordOptions {
 export function initializeRequestMetrics(metrics: Metrics): void {
   for (const endpoint of INFERENCE_ENDPOINTS)
     metrics.parseErrors.inc({ endpoint, reason: "unparsable" }, 0);
+}
+
+/**
+ * A histogram that takes exemplars (an OpenMetrics registry) only accepts prom-client's object form of observe,
+ * with or without exemplar labels; on a plain registry the exemplar is dropped.
+ */
+function observeLatency(
+  metrics: Metrics,
+  histogram: Histogram<"model" | "endpoint">,
+  labels: { model: string; endpoint: string },
+  value: number,
+  exemplar: { trace_id: string } | undefined,
+): void {
+  if (!metrics.exemplars) {
+    histogram.observe(labels, value);
+    return;
+  }
+  // prom-client types exemplar labels as the metric's own label names; any names are valid.
+  const exemplarLabels = (exemplar ?? {}) as Record<string, string>;
+  histogram.observe({ labels, value, exemplarLabels });
 }
 
 /**
@@ -50,12 +71,28 @@ export function recordExchange(
     status: summary.statusLabel,
     ...client,
   });
-  metrics.requestDuration.observe({ model, endpoint }, summary.durationSeconds);
+  // A sampled trace's id: one click from a slow point on a latency panel to the request's trace.
+  const exemplar =
+    summary.traceSampled && summary.traceId
+      ? { trace_id: summary.traceId }
+      : undefined;
+  observeLatency(
+    metrics,
+    metrics.requestDuration,
+    { model, endpoint },
+    summary.durationSeconds,
+    exemplar,
+  );
   metrics.requestBytes.inc({ endpoint }, summary.requestBytes);
   metrics.responseBytes.inc({ endpoint }, summary.responseBytes);
-  if (summary.ttftSeconds !== undefined) {
-    metrics.timeToFirstToken.observe({ model, endpoint }, summary.ttftSeconds);
-  }
+  if (summary.ttftSeconds !== undefined)
+    observeLatency(
+      metrics,
+      metrics.timeToFirstToken,
+      { model, endpoint },
+      summary.ttftSeconds,
+      exemplar,
+    );
 
   if (summary.tap?.parseErrors) {
     metrics.parseErrors.inc(

@@ -38,6 +38,7 @@ import {
   type SpanProcessor,
 } from "@opentelemetry/sdk-trace";
 import type { FinishHook } from "../exchange/owner.ts";
+import type { TraceIds } from "../exchange/state.ts";
 import type { ExchangeSummary } from "../exchange/outcome.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
@@ -47,10 +48,7 @@ import type { SamplerName, TracingSettings } from "./settings.ts";
 
 export interface ExchangeTracing {
   /** At accept: the exchange's span ids (continuing the client's trace when it sent one). */
-  begin(
-    headers: IncomingHttpHeaders,
-    route: Route,
-  ): { traceId: string; spanId: string } | undefined;
+  begin(headers: IncomingHttpHeaders, route: Route): TraceIds | undefined;
   /** Ends the exchange's span: register it among the owner's finish hooks. */
   readonly finish: FinishHook;
   /** Exports what is queued, within `timeoutMs`. */
@@ -207,9 +205,13 @@ export function createTracing(
         },
         parentOf(headers),
       );
-      const { traceId, spanId } = span.spanContext();
+      const { traceId, spanId, traceFlags } = span.spanContext();
       open.set(spanId, span);
-      return { traceId, spanId };
+      return {
+        traceId,
+        spanId,
+        sampled: (traceFlags & TraceFlags.SAMPLED) !== 0,
+      };
     },
     finish(summary: ExchangeSummary) {
       if (summary.spanId === undefined) return;

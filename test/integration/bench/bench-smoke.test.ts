@@ -11,7 +11,14 @@ import { afterAll, describe, expect, it } from "vitest";
 import { imageNodeOptions } from "../../../bench/targets.ts";
 
 const MAIN = fileURLToPath(new URL("../../../bench/main.ts", import.meta.url));
-const TARGETS = ["direct", "nginx", "passthrough", "proxy", "proxy-core"];
+const TARGETS = [
+  "direct",
+  "nginx",
+  "passthrough",
+  "proxy",
+  "proxy-core",
+  "proxy-traced",
+];
 
 function onPath(name: string, extra: string[] = []): boolean {
   const dirs = [...(process.env.PATH ?? "").split(":"), ...extra];
@@ -49,7 +56,11 @@ interface Results {
   }>;
   plan: { paced: { streamSeconds: number } };
   large: { targets: Record<string, { latencyP50Ms: Summary; failed: number }> };
-  setup: { records: { shipped: number }; proxyNodeOptions: string };
+  setup: {
+    records: { shipped: number };
+    traced: { spansExported: number; spansDropped: number };
+    proxyNodeOptions: string;
+  };
   targets: Array<{ target: string; measured: string }>;
 }
 
@@ -132,6 +143,9 @@ describe.skipIf(missing.length > 0)(
       }
       // Records flowed to the fake Loki: the record path was exercised, not stdout.
       expect(results.setup.records.shipped).toBeGreaterThan(0);
+      // The traced proxy exported its spans, none lost: tracing's cost was measured with tracing working.
+      expect(results.setup.traced.spansExported).toBeGreaterThan(0);
+      expect(results.setup.traced.spansDropped).toBe(0);
       expect(results.targets.length).toBeGreaterThan(0);
       // "As shipped": our proxy ran with the image's V8 flags, read from proxy/Dockerfile.
       const imageFlags = await imageNodeOptions();

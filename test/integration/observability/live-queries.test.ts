@@ -8,6 +8,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parser } from "@prometheus-io/lezer-promql";
+import { startFakeOtlp, type FakeOtlp } from "../../fixtures/fake-otlp.ts";
 import type { SyntaxNode } from "@lezer/common";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parseTrafficArgs } from "../../../tools/traffic/args.ts";
@@ -154,6 +155,7 @@ describe.skipIf(!existsSync(PROMETHEUS))(
   () => {
     let emulator: Emulator;
     let loki: FakeLoki;
+    let otlp: FakeOtlp;
     let redis: RedisServer;
     let proxy: ProxyProcess;
     let prometheusUrl: string;
@@ -185,7 +187,11 @@ describe.skipIf(!existsSync(PROMETHEUS))(
       });
       loki = await createFakeLoki();
       redis = await startRedisServer();
+      otlp = await startFakeOtlp();
       proxy = await startProxy({
+        // Traced: the latency histograms carry exemplars (trace ids) that this Prometheus stores.
+        OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+        OTEL_BSP_SCHEDULE_DELAY: "200",
         OLLAMA_URL: emulator.url,
         LOKI_URL: loki.url,
         REDIS_URL: redis.url,
@@ -226,6 +232,7 @@ describe.skipIf(!existsSync(PROMETHEUS))(
         `--config.file=${join(workdir, "prometheus.yml")}`,
         `--storage.tsdb.path=${join(workdir, "data")}`,
         `--web.listen-address=127.0.0.1:${promPort}`,
+        "--enable-feature=exemplar-storage",
       ]);
       children.push(prometheus.child);
       await waitFor(async () => (await fetch(`${prometheusUrl}/-/ready`)).ok, {
@@ -282,8 +289,30 @@ describe.skipIf(!existsSync(PROMETHEUS))(
       await proxy?.stop("SIGKILL");
       await redis?.close();
       await loki?.close();
+      await otlp?.close();
       await emulator?.close();
       if (workdir) await rm(workdir, { recursive: true, force: true });
+    });
+
+    it("stores the latency histograms' exemplars: trace ids of spans the proxy exported", async () => {
+      const end = Date.now() / 1000;
+      const params = new URLSearchParams({
+        query: "ollama_request_duration_seconds_bucket",
+        start: String(end - 600),
+        end: String(end),
+      });
+      const response = await fetch(
+        `${prometheusUrl}/api/v1/query_exemplars?${params.toString()}`,
+      );
+      const body = (await response.json()) as {
+        data: Array<{ exemplars: Array<{ labels: { trace_id?: string } }> }>;
+      };
+      const traceIds = body.data.flatMap((series) =>
+        series.exemplars.map((exemplar) => exemplar.labels.trace_id),
+      );
+      expect(traceIds.length).toBeGreaterThan(0);
+      const exported = new Set(otlp.spans.map((span) => span.traceId));
+      for (const id of traceIds) expect(exported.has(id ?? "")).toBe(true);
     });
 
     const check = (cases: Case[]) => {

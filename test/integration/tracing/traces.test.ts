@@ -134,6 +134,43 @@ describe("traces", () => {
     });
   });
 
+  it("puts the trace id on the latency histograms as an exemplar, in OpenMetrics only", async () => {
+    const { requestId } = await chat(proxy, {
+      model: "llama3.2",
+      messages: [{ role: "user", content: "exemplar" }],
+    });
+    const span = await waitForSpan(requestId);
+    const openMetrics = await fetch(`${proxy.url}/metrics`, {
+      headers: {
+        Accept: "application/openmetrics-text;version=1.0.0,text/plain;q=0.5",
+      },
+    });
+    expect(openMetrics.headers.get("content-type")).toContain(
+      "application/openmetrics-text",
+    );
+    const body = await openMetrics.text();
+    expect(body.trimEnd().endsWith("# EOF")).toBe(true);
+    const exemplarLines = body
+      .split("\n")
+      .filter((line) => line.includes(`trace_id="${span.traceId}"`));
+    expect(
+      exemplarLines.some((line) =>
+        line.startsWith("ollama_request_duration_seconds_bucket{"),
+      ),
+    ).toBe(true);
+    expect(
+      exemplarLines.some((line) =>
+        line.startsWith("ollama_time_to_first_token_seconds_bucket{"),
+      ),
+    ).toBe(true);
+    // Counters keep their names: the family drops _total, the sample has it.
+    expect(body).toMatch(/^# TYPE ollama_requests counter$/m);
+    expect(body).toMatch(/^ollama_requests_total\{/m);
+    const text = await (await fetch(`${proxy.url}/metrics`)).text();
+    expect(text).toMatch(/^# TYPE ollama_requests_total counter$/m);
+    expect(text).not.toContain("trace_id=");
+  });
+
   it("starts a trace when the client sends none, and names other routes by method and route", async () => {
     const response = await fetch(`${proxy.url}/api/tags`);
     await response.text();
