@@ -157,7 +157,15 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   let nginxDir: string | undefined;
   let compiled: CompiledTargets | undefined;
   const close = async () => {
-    await Promise.all(children.map((child) => child.stop()));
+    // Targets before the sinks they flush into (records, spans), so that they exit (and write their profiles)
+    // without waiting on a sink that is already gone.
+    const sinks = /fake-loki|otlp-sink|^upstream$/;
+    await Promise.all(
+      children.filter((c) => !sinks.test(c.name)).map((c) => c.stop()),
+    );
+    await Promise.all(
+      children.filter((c) => sinks.test(c.name)).map((c) => c.stop()),
+    );
     await Promise.all(redisServers.map((redis) => redis.close()));
     if (nginxDir) await rm(nginxDir, { recursive: true, force: true });
     await compiled?.remove();

@@ -305,7 +305,7 @@ export function overviewDashboard(): Dashboard {
           ["red", 10],
         ],
       )
-        .span(8)
+        .span(6)
         .targets(quantilesByModel("ollama_time_to_first_token_seconds", true)),
     )
     .withPanel(
@@ -318,7 +318,7 @@ export function overviewDashboard(): Dashboard {
         },
         unit.seconds,
       )
-        .span(8)
+        .span(6)
         .targets(quantilesByModel("ollama_request_duration_seconds", true)),
     )
     .withPanel(
@@ -332,8 +332,22 @@ export function overviewDashboard(): Dashboard {
         },
         unit.seconds,
       )
-        .span(8)
+        .span(6)
         .targets(quantilesByModel("ollama_time_per_output_token_seconds")),
+    )
+    .withPanel(
+      timeseries(
+        {
+          title: "Ollama queue wait by model",
+          description:
+            "p50/p95/p99 of how long requests to an already loaded model waited inside Ollama for a runner " +
+            "(its load_duration when /api/ps listed the model before the request). High here: more requests " +
+            'than OLLAMA_NUM_PARALLEL serves at once — the usual answer to "why is it slow".',
+        },
+        unit.seconds,
+      )
+        .span(6)
+        .targets(quantilesByModel("ollama_queue_wait_seconds")),
     );
 
   // --------------------------------------------------------------------------------------------- tokens

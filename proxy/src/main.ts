@@ -14,7 +14,12 @@ import { createHostPolicy } from "./http/allowed-hosts.ts";
 import type { ExchangeSummary } from "./exchange/outcome.ts";
 import { createExchangeOwner } from "./exchange/owner.ts";
 import { createTransport } from "./http/transport.ts";
-import { createTracing } from "./tracing/tracer.ts";
+import {
+  spanExportOf,
+  type SpanExport,
+  type SpanExportData,
+} from "./tracing/span-export.ts";
+import { createTraceStarter } from "./tracing/trace-start.ts";
 import { refusalOf } from "./http/refusal.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -22,11 +27,7 @@ import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
 import { createPoller } from "./poller.ts";
-import {
-  createRecorder,
-  redactorFrom,
-  type Recorder,
-} from "./records/recorder.ts";
+import { createRecorder, type Recorder } from "./records/recorder.ts";
 import { categorizePrompt } from "./records/category.ts";
 import { startAnalyticsThread } from "./records/analytics-thread.ts";
 import {
@@ -56,24 +57,40 @@ interface Recording {
   readonly lifecycle: Pick<AnalyticsPipeline, "flush" | "close">;
   /** The analytics thread's metrics, summed into /metrics (none without the thread). */
   readonly threadMetrics: () => Promise<MetricsJson | undefined>;
+  /** Tracing on without the analytics thread: spans are exported here, a finish hook of the request thread. */
+  readonly spans: SpanExport | undefined;
 }
 
-/** With Loki, records are built and shipped on a thread of their own; without, each is one stdout line, here. */
+/**
+ * With Loki, records (and spans, tracing on) are built and shipped on a thread of their own; without, each record
+ * is one stdout line and each span is exported, here.
+ */
 function startRecording(
   config: Config,
   options: AnalyticsPipelineOptions,
-  deps: { metrics: Metrics; logger: Logger; clientLabel: boolean },
+  deps: {
+    metrics: Metrics;
+    logger: Logger;
+    clientLabel: boolean;
+    tracing: SpanExportData | undefined;
+  },
 ): Recording {
   const { metrics, logger } = deps;
   if (config.loki.url) {
     const thread = startAnalyticsThread(
-      { config, pipeline: options, clientLabel: deps.clientLabel },
+      {
+        config,
+        pipeline: options,
+        clientLabel: deps.clientLabel,
+        tracing: deps.tracing,
+      },
       { metrics, logger },
     );
     return {
       recorder: thread,
       lifecycle: thread,
       threadMetrics: () => thread.metricsJson(2000),
+      spans: undefined,
     };
   }
   const stdout = createAnalyticsPipeline(options, { metrics, logger });
@@ -86,6 +103,7 @@ function startRecording(
     }),
     lifecycle: stdout,
     threadMetrics: () => Promise.resolve(undefined),
+    spans: deps.tracing && spanExportOf(deps.tracing, config, metrics, logger),
   };
 }
 
@@ -162,10 +180,21 @@ async function main(): Promise<void> {
     claimIdleMs: config.claimIdleMs,
     maxLineBytes: config.loki.maxLineBytes,
   };
+  const upstream = new URL(config.ollamaUrl);
   const recording = startRecording(config, pipelineOptions, {
     metrics,
     logger,
     clientLabel: accessConfig.metricsClientLabel,
+    tracing: tracingSettings.enabled
+      ? {
+          settings: tracingSettings,
+          serverAddress: upstream.hostname,
+          serverPort: Number(
+            upstream.port || (upstream.protocol === "https:" ? 443 : 80),
+          ),
+          version: VERSION,
+        }
+      : undefined,
   });
   const metricsSource = combinedMetrics(registry, recording.threadMetrics);
   const exchangeMetricOptions = {
@@ -180,19 +209,8 @@ async function main(): Promise<void> {
       summary.tap?.usage.promptTokens ?? 0,
       summary.tap?.usage.completionTokens ?? 0,
     );
-  const upstream = new URL(config.ollamaUrl);
-  const tracing = tracingSettings.enabled
-    ? createTracing(
-        tracingSettings,
-        {
-          redact: redactorFrom(config),
-          serverAddress: upstream.hostname,
-          serverPort: Number(
-            upstream.port || (upstream.protocol === "https:" ? 443 : 80),
-          ),
-        },
-        { metrics, logger, version: VERSION },
-      )
+  const traceStarter = tracingSettings.enabled
+    ? createTraceStarter(tracingSettings)
     : undefined;
   const handler = createExchangeOwner(
     {
@@ -220,10 +238,12 @@ async function main(): Promise<void> {
       stripCredentials: (headers) => access.stripCredentials(headers),
       resolveAlias: (model) => access.resolveAlias(model),
       hostAllowed,
-      tracing,
+      tracing: traceStarter,
       // Separate hooks: a fault in one consumer costs only its own view of the exchange.
       finishHooks: [
-        ...(tracing ? [tracing.finish] : []),
+        ...(recording.spans
+          ? [(summary: ExchangeSummary) => recording.spans?.finish(summary)]
+          : []),
         (summary) =>
           recordExchange(
             metrics,
@@ -234,6 +254,7 @@ async function main(): Promise<void> {
         (summary) => recording.recorder.record(summary, costOf(summary)),
       ],
       onModelsChanged: () => poller.refreshModels(),
+      wasLoadedAt: (model, atMs) => poller.wasLoadedAt(model, atMs),
     },
   );
 
@@ -340,7 +361,7 @@ async function main(): Promise<void> {
       Math.max(1000, Math.min(10_000, config.shutdownGraceMs)),
     );
     await recording.lifecycle.close();
-    await tracing?.shutdown(2000);
+    await recording.spans?.shutdown(2000);
     poller.close();
     handler.close();
     await access.close();

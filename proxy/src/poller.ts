@@ -16,6 +16,11 @@ export interface Poller {
   pollNow(): Promise<void>;
   /** Re-reads /api/tags soon (debounced): after pull, create, copy or delete. */
   refreshModels(): void;
+  /**
+   * The model was loaded already at `atMs`: a poll of /api/ps that ended before then listed it, and every poll
+   * since has. Ollama's load_duration for such a request is its queue wait, with no model load in it.
+   */
+  wasLoadedAt(model: string, atMs: number): boolean;
   close(): void;
 }
 
@@ -42,6 +47,8 @@ export function createPoller(
   let refreshTimer: NodeJS.Timeout | undefined;
   let wasUp: boolean | undefined;
   let lastVersion: string | undefined;
+  /** Loaded models (normalised) → end of the first poll of their current streak in /api/ps. */
+  let loadedSince = new Map<string, number>();
 
   const pollTags = async () => {
     const tags = (await getJson(
@@ -63,9 +70,12 @@ export function createPoller(
     metrics.modelLoaded.reset();
     metrics.modelMemory.reset();
     metrics.modelExpiresAt.reset();
+    const seenAt = Date.now();
+    const streaks = new Map<string, number>();
     for (const loaded of ps.models ?? []) {
       const model = normalizeModel(loaded.name ?? loaded.model ?? "");
       if (model === "") continue;
+      streaks.set(model, loadedSince.get(model) ?? seenAt);
       metrics.modelLoaded.set({ model }, 1);
       if (typeof loaded.size === "number")
         metrics.modelMemory.set({ model, kind: "total" }, loaded.size);
@@ -75,6 +85,7 @@ export function createPoller(
       if (Number.isFinite(expires))
         metrics.modelExpiresAt.set({ model }, expires / 1000);
     }
+    loadedSince = streaks;
   };
 
   const poll = async () => {
@@ -132,6 +143,10 @@ export function createPoller(
         );
       }, 250);
       refreshTimer.unref();
+    },
+    wasLoadedAt(model, atMs) {
+      const since = loadedSince.get(model);
+      return since !== undefined && since <= atMs;
     },
     close() {
       clearInterval(timer);

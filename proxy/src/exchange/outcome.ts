@@ -26,6 +26,9 @@ export interface ExchangeSummary {
   readonly spanId?: string;
   /** The span is recorded and exported (not sampled out): its trace can be opened. */
   readonly traceSampled?: boolean;
+  /** The client's span and trace state (W3C traceparent/tracestate), when it sent them. */
+  readonly traceParentId?: string;
+  readonly traceState?: string;
   readonly route: Route;
   /** The decoded path Ollama routes (no query); the route template for a refused target. */
   readonly path: string;
@@ -47,6 +50,8 @@ export interface ExchangeSummary {
   readonly model: string;
   /** The bounded metric label for the model: a known model, "_other", or "". */
   readonly modelLabel: string;
+  /** Inference: the model was already loaded when the request arrived (Ollama's /api/ps), so no load was in it. */
+  readonly modelWarm?: boolean;
   readonly tap: TapResult | undefined;
   readonly requestBytes: number;
   readonly responseBytes: number;

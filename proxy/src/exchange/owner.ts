@@ -65,6 +65,8 @@ export interface OwnerDeps {
   readonly finishHooks: readonly FinishHook[];
   /** Called after a request that changes the installed models succeeded. */
   readonly onModelsChanged?: () => void;
+  /** Whether Ollama had the model loaded at that instant (the poller's /api/ps). */
+  readonly wasLoadedAt?: (model: string, atMs: number) => boolean;
   readonly admit?: Admit;
   /** Removes the proxy's own credentials from a request that was admitted, before it goes to Ollama. */
   readonly stripCredentials?: (headers: IncomingHttpHeaders) => void;
@@ -132,7 +134,7 @@ export function createExchangeOwner(
     ex.abort?.abort();
     if (ex.inFlightLabels) metrics.inFlight.dec(ex.inFlightLabels);
     try {
-      const summary = summarize(req, ex, deps.models);
+      const summary = summarize(req, ex, deps.models, deps.wasLoadedAt);
       if (summary.outcome === "ok" && ex.route.changesModels)
         deps.onModelsChanged?.();
       ex.release?.(summary);
@@ -249,7 +251,7 @@ export function createExchangeOwner(
       if (admission.client) ex.client = admission.client;
       if (ex.finished) {
         // The client left while it waited: the finish ran with nothing to release, so the grant goes back here.
-        admission.release?.(summarize(req, ex, deps.models));
+        admission.release?.(summarize(req, ex, deps.models, deps.wasLoadedAt));
         return;
       }
       ex.release = admission.release;

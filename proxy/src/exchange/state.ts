@@ -6,11 +6,14 @@ import type { RequestRewrite } from "../upstream/rewrite.ts";
 import type { RequestInfo, Route } from "../upstream/types.ts";
 import { decideOutcome, type Ending, type ExchangeSummary } from "./outcome.ts";
 
-/** The exchange's span, as the tracer started it. */
+/** The exchange's span, as the request thread started it (tracing/trace-start.ts). */
 export interface TraceIds {
   readonly traceId: string;
   readonly spanId: string;
   readonly sampled: boolean;
+  /** The client's span, when it sent a traceparent. */
+  readonly parentSpanId?: string;
+  readonly traceState?: string;
 }
 
 export interface Exchange {
@@ -58,6 +61,7 @@ export function summarize(
   req: IncomingMessage,
   ex: Exchange,
   models: ModelAllowList,
+  wasLoadedAt?: (model: string, atMs: number) => boolean,
 ): ExchangeSummary {
   const endNs = process.hrtime.bigint();
   const tap = ex.tap?.result();
@@ -91,6 +95,12 @@ export function summarize(
       traceId: ex.trace.traceId,
       spanId: ex.trace.spanId,
       traceSampled: ex.trace.sampled,
+      ...(ex.trace.parentSpanId !== undefined && {
+        traceParentId: ex.trace.parentSpanId,
+      }),
+      ...(ex.trace.traceState !== undefined && {
+        traceState: ex.trace.traceState,
+      }),
     }),
     route: ex.route,
     path: ex.path,
@@ -109,6 +119,11 @@ export function summarize(
     request: ex.request,
     model: ex.model,
     modelLabel,
+    ...(ex.route.inference &&
+      wasLoadedAt &&
+      ex.model !== "" && {
+        modelWarm: wasLoadedAt(ex.model, ex.startedAtMs),
+      }),
     tap,
     requestBytes: ex.requestBytes,
     responseBytes: ex.responseBytes,

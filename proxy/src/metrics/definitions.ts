@@ -153,6 +153,13 @@ export function createMetrics(
       buckets: LOAD_BUCKETS_SECONDS,
       registers,
     }),
+    ollamaQueueWait: new Histogram({
+      name: "ollama_queue_wait_seconds",
+      help: "Ollama's load_duration for requests to a model it had loaded already (per /api/ps): its queue wait",
+      labelNames: ["model"],
+      buckets: QUEUE_WAIT_BUCKETS_SECONDS,
+      registers,
+    }),
     promptEvalDuration: new Histogram({
       name: "ollama_prompt_eval_duration_seconds",
       help: "Ollama's prompt_eval_duration: prefill time for the tokens actually evaluated",

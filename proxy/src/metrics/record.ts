@@ -121,8 +121,12 @@ export function recordExchange(
       { model, endpoint, ...client },
       usage.completionTokens,
     );
-  if (usage.loadDurationSeconds !== undefined)
+  if (usage.loadDurationSeconds !== undefined) {
     metrics.loadDuration.observe({ model }, usage.loadDurationSeconds);
+    // With no model load in it, Ollama's load_duration is the time the request waited for a runner.
+    if (summary.modelWarm)
+      metrics.ollamaQueueWait.observe({ model }, usage.loadDurationSeconds);
+  }
   if (usage.promptEvalDurationSeconds !== undefined) {
     metrics.promptEvalDuration.observe(
       { model },

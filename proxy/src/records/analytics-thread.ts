@@ -20,12 +20,15 @@ import type {
   AnalyticsPipeline,
   AnalyticsPipelineOptions,
 } from "../delivery/pipeline.ts";
+import type { SpanExportData } from "../tracing/span-export.ts";
 import type { Recorder } from "./recorder.ts";
 
 export interface AnalyticsWorkerData {
   readonly config: Config;
   readonly pipeline: AnalyticsPipelineOptions;
   readonly clientLabel: boolean;
+  /** Tracing on: the thread exports each exchange's span too. */
+  readonly tracing?: SpanExportData | undefined;
 }
 
 export interface Exchange {

@@ -1,5 +1,5 @@
-// Entry of the analytics thread (started by analytics-thread.ts): records are built and delivered here, on an
-// event loop of their own, so that categorising, redacting, serialising, Redis writes, stream reads and push
+// Entry of the analytics thread (started by analytics-thread.ts): records are built and delivered here (and,
+// tracing on, spans built and exported), on an event loop of their own, so that categorising, redacting, serialising, Redis writes, stream reads and push
 // batches use the second core instead of the one that forwards requests. Its metrics live in a registry of its
 // own that the main thread sums into /metrics on each scrape.
 import { readlinkSync } from "node:fs";
@@ -17,6 +17,7 @@ import {
 import { categorizePrompt } from "./category.ts";
 import { createAnalyticsPipeline } from "../delivery/pipeline.ts";
 import { createRecorder } from "./recorder.ts";
+import { spanExportOf } from "../tracing/span-export.ts";
 
 /**
  * Lowers this thread's scheduling priority, so that when every core is busy the kernel runs forwarding first and
@@ -49,6 +50,8 @@ function run(port: NonNullable<typeof parentPort>): void {
   ).child({ thread: "analytics" });
   yieldToForwarding(logger);
   const pipeline = createAnalyticsPipeline(data.pipeline, { metrics, logger });
+  const spans =
+    data.tracing && spanExportOf(data.tracing, data.config, metrics, logger);
   const recorder = createRecorder(data.config, {
     metrics,
     logger,
@@ -61,8 +64,10 @@ function run(port: NonNullable<typeof parentPort>): void {
   port.on("message", (message: AnalyticsRequest) => {
     switch (message.type) {
       case "exchanges":
-        for (const { summary, costUsd } of message.exchanges)
+        for (const { summary, costUsd } of message.exchanges) {
+          spans?.finish(summary);
           recorder.record(summary, costUsd);
+        }
         port.postMessage({
           consumed: message.exchanges.length,
         } satisfies AnalyticsMessage);
@@ -73,10 +78,15 @@ function run(port: NonNullable<typeof parentPort>): void {
           .then((json) => reply(message.id, json));
         return;
       case "flush":
-        void pipeline.flush(message.timeoutMs).then(() => reply(message.id));
+        void Promise.all([
+          pipeline.flush(message.timeoutMs),
+          spans?.forceFlush().catch(() => undefined),
+        ]).then(() => reply(message.id));
         return;
       case "close":
-        void pipeline.close().then(() => reply(message.id));
+        void Promise.all([pipeline.close(), spans?.shutdown(2000)]).then(() =>
+          reply(message.id),
+        );
         return;
     }
   });

@@ -1,6 +1,7 @@
 // A finished exchange as an OpenTelemetry span: its name, attributes (GenAI and HTTP semantic conventions), the
 // first-token event, and Ollama's own timings as child phases placed where they happened. Pure: the tracer
 // (tracer.ts) turns this plan into SDK calls.
+import { SpanKind } from "@opentelemetry/api";
 import type { ExchangeSummary } from "../exchange/outcome.ts";
 import type { Op, Route } from "../upstream/types.ts";
 
@@ -53,6 +54,13 @@ export function genAiOperation(op: Op): string | undefined {
     default:
       return undefined;
   }
+}
+
+/** A model call is a CLIENT span in the GenAI conventions; other routes are the proxy serving HTTP. */
+export function spanKindOf(route: Route): SpanKind {
+  return genAiOperation(route.op) !== undefined
+    ? SpanKind.CLIENT
+    : SpanKind.SERVER;
 }
 
 /** `chat llama3.2`, `embeddings nomic-embed-text`, or `GET /api/tags` for other routes. */
@@ -214,7 +222,8 @@ export function ollamaPhases(
   const phases: Array<{ name: string; startMs: number; endMs: number }> = [];
   let at = Math.max(summary.startedAtMs, endMs - totalMs);
   for (const [name, durationMs] of [
-    ["ollama queue + load", loadMs],
+    // A model loaded before the request arrived: load_duration is only the wait for a runner.
+    [summary.modelWarm ? "ollama queue" : "ollama queue + load", loadMs],
     ["ollama prompt_eval", promptEvalMs],
     ["ollama eval", evalMs],
     ["ollama other", otherMs],

@@ -11,6 +11,7 @@ import {
   createEmulator,
   type Emulator,
 } from "../../fixtures/ollama-emulator/emulator.ts";
+import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import { scrape, sumOf } from "../../helpers/metrics.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
@@ -199,6 +200,36 @@ describe("traces", () => {
     expect(span.statusCode).toBe(2);
   });
 
+  it("names Ollama's wait for a runner 'ollama queue' and measures it when the model was loaded already", async () => {
+    const body = {
+      model: "qwen3:0.6b",
+      messages: [{ role: "user", content: "warm up" }],
+    };
+    await chat(proxy, body);
+    // The poller (every 500 ms here) sees the model in /api/ps; the next request finds it loaded.
+    await waitFor(async () => {
+      const samples = await scrape(proxy.url);
+      return (
+        sumOf(samples, "ollama_model_loaded", { model: "qwen3:0.6b" }) === 1
+      );
+    });
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    const { requestId } = await chat(proxy, body);
+    const span = await waitForSpan(requestId);
+    await waitFor(() => otlp.spans.some((s) => s.parentSpanId === span.spanId));
+    const names = otlp.spans
+      .filter((s) => s.parentSpanId === span.spanId)
+      .map((s) => s.name);
+    expect(names).toContain("ollama queue");
+    expect(names).not.toContain("ollama queue + load");
+    const samples = await scrape(proxy.url);
+    expect(
+      sumOf(samples, "ollama_queue_wait_seconds_count", {
+        model: "qwen3:0.6b",
+      }),
+    ).toBeGreaterThanOrEqual(1);
+  });
+
   it("gives exactly one exchange span per request", async () => {
     const ids: string[] = [];
     for (let i = 0; i < 5; i++)
@@ -341,5 +372,86 @@ describe("trace content", () => {
     expect(String(completion?.attributes["gen_ai.completion"]).length).toBe(
       ((await proxy.recordFor(requestId)).response as string).length,
     );
+  });
+});
+
+describe("traces through the analytics thread (records to Loki)", () => {
+  let emulator: Emulator;
+  let otlp: FakeOtlp;
+  let loki: FakeLoki;
+  let proxy: ProxyProcess;
+
+  beforeAll(async () => {
+    emulator = await createEmulator({ port: 0 });
+    otlp = await startFakeOtlp();
+    loki = await createFakeLoki();
+    proxy = await startProxy({
+      OLLAMA_URL: emulator.url,
+      LOKI_URL: loki.url,
+      LOKI_BATCH_WAIT_MS: "100",
+      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+      OTEL_BSP_SCHEDULE_DELAY: "50",
+    });
+  });
+  afterAll(async () => {
+    await proxy?.stop("SIGKILL");
+    await loki?.close();
+    await otlp?.close();
+    await emulator?.close();
+  });
+
+  it("exports the span the record names, under the client's parent", async () => {
+    const { requestId } = await chat(
+      proxy,
+      { model: "llama3.2", messages: [{ role: "user", content: "hi" }] },
+      { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` },
+    );
+    await waitFor(
+      () =>
+        otlp.spans.some(
+          (s) => s.attributes["ollama_proxy.request_id"] === requestId,
+        ),
+      { timeoutMs: 10_000 },
+    );
+    const span = otlp.spans.find(
+      (s) => s.attributes["ollama_proxy.request_id"] === requestId,
+    )!;
+    expect(span).toMatchObject({
+      traceId: TRACE_ID,
+      parentSpanId: PARENT_ID,
+      name: "chat llama3.2",
+    });
+    const record = await waitFor(
+      () =>
+        loki
+          .entries()
+          .map((entry) => entry.parsed as Record<string, unknown>)
+          .find((parsed) => parsed?.request_id === requestId),
+      { timeoutMs: 10_000 },
+    );
+    expect(record).toMatchObject({ trace_id: TRACE_ID, span_id: span.spanId });
+  });
+
+  it("does not export what the client's trace sampled out, and the record still names the trace", async () => {
+    const { requestId } = await chat(
+      proxy,
+      { model: "llama3.2", messages: [{ role: "user", content: "hi" }] },
+      { traceparent: `00-${TRACE_ID.replace("4", "5")}-${PARENT_ID}-00` },
+    );
+    const record = await waitFor(
+      () =>
+        loki
+          .entries()
+          .map((entry) => entry.parsed as Record<string, unknown>)
+          .find((parsed) => parsed?.request_id === requestId),
+      { timeoutMs: 10_000 },
+    );
+    expect(record?.trace_id).toBe(TRACE_ID.replace("4", "5"));
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(
+      otlp.spans.some(
+        (s) => s.attributes["ollama_proxy.request_id"] === requestId,
+      ),
+    ).toBe(false);
   });
 });

@@ -1,0 +1,245 @@
+// Finished exchanges as OpenTelemetry spans, exported over OTLP/HTTP (protobuf) by the SDK's bounded batch
+// processor. Runs where records are built — on the analytics thread when there is one — from the summary alone:
+// the span gets the ids and sampling decision the request thread took at accept (trace-start.ts) and the exact
+// start and end of the exchange. A slow or dead collector costs spans, counted and logged once per outage, never a
+// request's time.
+import {
+  ROOT_CONTEXT,
+  SpanKind,
+  SpanStatusCode,
+  TraceFlags,
+  createTraceState,
+  trace,
+} from "@opentelemetry/api";
+import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
+import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
+import {
+  defaultResource,
+  detectResources,
+  envDetector,
+  resourceFromAttributes,
+} from "@opentelemetry/resources";
+import {
+  AlwaysOnSampler,
+  BatchSpanProcessor,
+  RandomIdGenerator,
+  TracerProvider,
+  type IdGenerator,
+  type ReadableSpan,
+  type SpanExporter,
+  type SpanProcessor,
+} from "@opentelemetry/sdk-trace";
+import type { Config } from "../config.ts";
+import type { ExchangeSummary } from "../exchange/outcome.ts";
+import { redactorFrom } from "../records/recorder.ts";
+import type { Logger } from "../logger.ts";
+import type { Metrics } from "../metrics/definitions.ts";
+import { planSpan, spanKindOf, type SpanOptions } from "./exchange-span.ts";
+import type { TracingSettings } from "./settings.ts";
+
+export interface SpanExport {
+  /** Exports the exchange's span when the request thread sampled it. */
+  finish(summary: ExchangeSummary): void;
+  forceFlush(): Promise<void>;
+  /** Exports what is queued, within `timeoutMs`. */
+  shutdown(timeoutMs: number): Promise<void>;
+}
+
+/** What the analytics thread needs to export spans (plain data: it crosses to the thread). */
+export interface SpanExportData {
+  readonly settings: TracingSettings;
+  /** The Ollama behind the proxy (server.address, server.port). */
+  readonly serverAddress: string;
+  readonly serverPort: number;
+  readonly version: string;
+}
+
+/** The span export of `data`, redacting content like records (REDACT_*). */
+export function spanExportOf(
+  data: SpanExportData,
+  config: Config,
+  metrics: Metrics,
+  logger: Logger,
+): SpanExport {
+  return createSpanExport(
+    data.settings,
+    {
+      redact: redactorFrom(config),
+      serverAddress: data.serverAddress,
+      serverPort: data.serverPort,
+    },
+    { metrics, logger, version: data.version },
+  );
+}
+
+export interface SpanExportDeps {
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly version: string;
+  /** An exporter to use instead of OTLP (tests). */
+  readonly exporter?: SpanExporter;
+}
+
+/** The SDK draws ids itself; the exchange's span must have the ones its record and exemplar already carry. */
+class PresetIds implements IdGenerator {
+  next: { traceId: string; spanId: string } | undefined;
+  private readonly random = new RandomIdGenerator();
+  generateTraceId(): string {
+    return this.next?.traceId ?? this.random.generateTraceId();
+  }
+  generateSpanId(): string {
+    return this.next?.spanId ?? this.random.generateSpanId();
+  }
+}
+
+/**
+ * Counts what the batch processor loses. It keeps sampled spans in a queue of `maxQueueSize` and drops what
+ * arrives when it is full, without telling anyone; the same rule is applied here to count those drops, and the
+ * exporter's results count the rest.
+ */
+function countedExport(
+  inner: SpanExporter,
+  settings: TracingSettings,
+  deps: SpanExportDeps,
+): SpanProcessor {
+  let queued = 0;
+  let failing = false;
+  const endpoint = settings.endpoint;
+  const exporter: SpanExporter = {
+    export(spans: ReadableSpan[], done: (result: ExportResult) => void) {
+      queued = Math.max(0, queued - spans.length);
+      inner.export(spans, (result) => {
+        if (result.code === ExportResultCode.SUCCESS) {
+          deps.metrics.spansExported.inc(spans.length);
+          if (failing) {
+            failing = false;
+            deps.logger.info(
+              { endpoint },
+              "traces: the collector answers again",
+            );
+          }
+        } else {
+          deps.metrics.spansDropped.inc(
+            { reason: "export_failed" },
+            spans.length,
+          );
+          if (!failing) {
+            failing = true;
+            deps.logger.warn(
+              { endpoint, err: result.error?.message },
+              "traces: export failed; spans are dropped (and counted) until the collector answers",
+            );
+          }
+        }
+        done(result);
+      });
+    },
+    shutdown: () => inner.shutdown(),
+    forceFlush: () => inner.forceFlush?.() ?? Promise.resolve(),
+  };
+  const processor = new BatchSpanProcessor({
+    exporter,
+    maxQueueSize: settings.maxQueueSize,
+    maxExportBatchSize: settings.maxExportBatchSize,
+    scheduledDelayMillis: settings.scheduledDelayMs,
+    exportTimeoutMillis: settings.exportTimeoutMs,
+  });
+  return {
+    onStart: (span, context) => processor.onStart(span, context),
+    onEnd(span) {
+      if (queued >= settings.maxQueueSize)
+        deps.metrics.spansDropped.inc({ reason: "queue_full" });
+      else queued++;
+      processor.onEnd(span);
+    },
+    forceFlush: () => processor.forceFlush(),
+    shutdown: () => processor.shutdown(),
+  };
+}
+
+export function createSpanExport(
+  settings: TracingSettings,
+  spanOptions: Omit<SpanOptions, "latestGenAi" | "captureContent">,
+  deps: SpanExportDeps,
+): SpanExport {
+  const resource = defaultResource()
+    .merge(
+      resourceFromAttributes({
+        "service.name": settings.serviceName,
+        "service.version": deps.version,
+      }),
+    )
+    .merge(detectResources({ detectors: [envDetector] }));
+  const ids = new PresetIds();
+  const provider = new TracerProvider({
+    resource,
+    idGenerator: ids,
+    // Sampled at accept, on the request thread: only those spans come here.
+    sampler: new AlwaysOnSampler(),
+    spanProcessors: [
+      countedExport(deps.exporter ?? new OTLPTraceExporter(), settings, deps),
+    ],
+  });
+  const tracer = provider.getTracer("ollama-proxy", deps.version);
+  const options: SpanOptions = {
+    ...spanOptions,
+    latestGenAi: settings.latestGenAi,
+    captureContent: settings.captureContent,
+  };
+
+  return {
+    finish(summary) {
+      const { traceId, spanId } = summary;
+      if (!summary.traceSampled || !traceId || !spanId) return;
+      const parent = summary.traceParentId
+        ? trace.setSpanContext(ROOT_CONTEXT, {
+            traceId,
+            spanId: summary.traceParentId,
+            traceFlags: TraceFlags.SAMPLED,
+            isRemote: true,
+            ...(summary.traceState && {
+              traceState: createTraceState(summary.traceState),
+            }),
+          })
+        : ROOT_CONTEXT;
+      const endMs = summary.startedAtMs + summary.durationSeconds * 1000;
+      const plan = planSpan(summary, endMs, options);
+      ids.next = { traceId, spanId };
+      let span;
+      try {
+        span = tracer.startSpan(
+          plan.name,
+          {
+            kind: spanKindOf(summary.route),
+            startTime: summary.startedAtMs,
+            attributes: plan.attributes,
+          },
+          parent,
+        );
+      } finally {
+        ids.next = undefined;
+      }
+      for (const event of plan.events)
+        span.addEvent(event.name, event.attributes, event.atMs);
+      if (plan.error !== undefined)
+        span.setStatus({ code: SpanStatusCode.ERROR, message: plan.error });
+      const context = trace.setSpan(ROOT_CONTEXT, span);
+      for (const phase of plan.phases)
+        tracer
+          .startSpan(
+            phase.name,
+            { kind: SpanKind.INTERNAL, startTime: phase.startMs },
+            context,
+          )
+          .end(phase.endMs);
+      span.end(endMs);
+    },
+    forceFlush: () => provider.forceFlush(),
+    async shutdown(timeoutMs) {
+      await Promise.race([
+        provider.shutdown().catch(() => undefined),
+        new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
+      ]);
+    },
+  };
+}
