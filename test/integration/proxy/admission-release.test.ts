@@ -94,6 +94,15 @@ describe("admission release", () => {
     return req;
   };
 
+  /** The status of the response to `req`, once its body has been read. */
+  const statusOf = (req: http.ClientRequest) =>
+    new Promise<number>((resolve) =>
+      req.on("response", (res) => {
+        res.resume();
+        res.on("end", () => resolve(res.statusCode ?? 0));
+      }),
+    );
+
   it("aborts a waiting admission's signal when the client leaves, and only then", async () => {
     pending = [];
     signals = [];
@@ -110,12 +119,7 @@ describe("admission release", () => {
     const calls = hookCalls;
     const before = summaries.length;
     const req = startChat();
-    const answered = new Promise<number>((resolve) =>
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      }),
-    );
+    const answered = statusOf(req);
     await waitFor(() => pending.length === 1);
     pending[0]!({ ok: true });
     expect(await answered).toBe(200);
@@ -147,12 +151,7 @@ describe("admission release", () => {
   it("releases a grant once when the exchange ends normally", async () => {
     pending = [];
     const req = startChat();
-    const answered = new Promise<number>((resolve) =>
-      req.on("response", (res) => {
-        res.resume();
-        res.on("end", () => resolve(res.statusCode ?? 0));
-      }),
-    );
+    const answered = statusOf(req);
     await waitFor(() => pending.length === 1);
     let released = 0;
     pending[0]!({ ok: true, release: () => released++ });

@@ -36,29 +36,43 @@ async function chat(
   };
 }
 
+/** The emulator, an OTLP receiver and the proxy exporting to it, with `env` added. */
+async function startTraced(env: (otlpUrl: string) => Record<string, string>) {
+  const emulator = await createEmulator({ port: 0 });
+  const otlp = await startFakeOtlp();
+  const proxy = await startProxy({
+    OLLAMA_URL: emulator.url,
+    ...env(otlp.url),
+  });
+  return {
+    emulator,
+    otlp,
+    proxy,
+    close: async () => {
+      await proxy.stop("SIGKILL");
+      await otlp.close();
+      await emulator.close();
+    },
+  };
+}
+
 describe("traces", () => {
-  let emulator: Emulator;
   let otlp: FakeOtlp;
   let proxy: ProxyProcess;
+  let stack: Awaited<ReturnType<typeof startTraced>> | undefined;
 
   beforeAll(async () => {
-    emulator = await createEmulator({ port: 0 });
-    otlp = await startFakeOtlp();
-    proxy = await startProxy({
-      OLLAMA_URL: emulator.url,
-      OTEL_EXPORTER_OTLP_ENDPOINT: otlp.url,
+    stack = await startTraced((url) => ({
+      OTEL_EXPORTER_OTLP_ENDPOINT: url,
       OTEL_BSP_SCHEDULE_DELAY: "50",
       OTEL_BSP_EXPORT_TIMEOUT: "1000",
       OTEL_SERVICE_NAME: "proxy-under-test",
       OTEL_RESOURCE_ATTRIBUTES: "deployment.environment=test",
       OTEL_SEMCONV_STABILITY_OPT_IN: "gen_ai_latest_experimental",
-    });
+    }));
+    ({ otlp, proxy } = stack);
   });
-  afterAll(async () => {
-    await proxy?.stop("SIGKILL");
-    await otlp?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   const spanOf = (requestId: string) =>
     otlp.spans.find(
@@ -324,25 +338,19 @@ describe("traces", () => {
 });
 
 describe("trace content", () => {
-  let emulator: Emulator;
   let otlp: FakeOtlp;
   let proxy: ProxyProcess;
+  let stack: Awaited<ReturnType<typeof startTraced>> | undefined;
 
   beforeAll(async () => {
-    emulator = await createEmulator({ port: 0 });
-    otlp = await startFakeOtlp();
-    proxy = await startProxy({
-      OLLAMA_URL: emulator.url,
-      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${otlp.url}/v1/traces`,
+    stack = await startTraced((url) => ({
+      OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${url}/v1/traces`,
       OTEL_BSP_SCHEDULE_DELAY: "50",
       OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT: "true",
-    });
+    }));
+    ({ otlp, proxy } = stack);
   });
-  afterAll(async () => {
-    await proxy?.stop("SIGKILL");
-    await otlp?.close();
-    await emulator?.close();
-  });
+  afterAll(() => stack?.close());
 
   it("carries prompt and completion when asked, redacted like records, under the default (v1.36) names", async () => {
     const { requestId } = await chat(proxy, {
