@@ -7,6 +7,7 @@ import { z } from "zod";
 import {
   bool,
   ConfigError,
+  isUrl,
   nonNegativeInt,
   parseSettings,
   positiveInt,
@@ -35,22 +36,6 @@ const port = (what: string) =>
     .int({ error: `expected ${what}: an integer port 1-65535` })
     .min(1, { error: `expected ${what}: an integer port 1-65535` })
     .max(65535, { error: `expected ${what}: an integer port 1-65535` });
-
-/** True when `value` parses as a URL with one of `protocols` (and a host, when `needsHost`). */
-function isUrl(
-  value: string,
-  protocols: readonly string[],
-  needsHost: boolean,
-): boolean {
-  try {
-    const url = new URL(value);
-    return (
-      protocols.includes(url.protocol) && (!needsHost || url.hostname !== "")
-    );
-  } catch {
-    return false;
-  }
-}
 
 const httpUrl = (what: string) =>
   z

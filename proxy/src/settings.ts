@@ -34,6 +34,22 @@ export const intAtLeast = (what: string, min: number) =>
     .int({ error: `expected ${what}: an integer >= ${min}` })
     .min(min, { error: `expected ${what}: an integer >= ${min}` });
 
+/** True when `value` parses as a URL with one of `protocols` (and a host, when `needsHost`). */
+export function isUrl(
+  value: string,
+  protocols: readonly string[],
+  needsHost: boolean,
+): boolean {
+  try {
+    const url = new URL(value);
+    return (
+      protocols.includes(url.protocol) && (!needsHost || url.hostname !== "")
+    );
+  } catch {
+    return false;
+  }
+}
+
 export const bool = (what: string) =>
   z.stringbool({ error: `expected ${what}: true or false` });
 

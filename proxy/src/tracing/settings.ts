@@ -3,7 +3,7 @@
 // the resource detector read their own variables too (OTEL_EXPORTER_OTLP_HEADERS, OTEL_RESOURCE_ATTRIBUTES, …);
 // what is validated here is what would otherwise fail silently.
 import { z } from "zod";
-import { bool, parseSettings, positiveInt } from "../settings.ts";
+import { bool, isUrl, parseSettings, positiveInt } from "../settings.ts";
 
 export const SAMPLERS = [
   "always_on",
@@ -15,24 +15,16 @@ export const SAMPLERS = [
 ] as const;
 export type SamplerName = (typeof SAMPLERS)[number];
 
-/** OTEL_SEMCONV_STABILITY_OPT_IN value that selects the newest GenAI names (see semconv.ts). */
+/** OTEL_SEMCONV_STABILITY_OPT_IN value that selects the newest GenAI names (exchange-span.ts). */
 export const LATEST_GENAI = "gen_ai_latest_experimental";
 
 const otlpUrl = (what: string) =>
   z
     .string()
     .trim()
-    .refine(
-      (value) => {
-        try {
-          const url = new URL(value);
-          return url.protocol === "http:" || url.protocol === "https:";
-        } catch {
-          return false;
-        }
-      },
-      { error: `expected ${what}: an http(s) URL such as http://tempo:4318` },
-    );
+    .refine((value) => isUrl(value, ["http:", "https:"], true), {
+      error: `expected ${what}: an http(s) URL such as http://tempo:4318`,
+    });
 
 const protocol = z.enum(["http/protobuf"], {
   error:
