@@ -36,6 +36,32 @@ async function chat(
   };
 }
 
+/** The exchange span the receiver got for `requestId`, once it has. */
+function spanOf(otlp: FakeOtlp, requestId: string): ReceivedSpan | undefined {
+  return otlp.spans.find(
+    (span) => span.attributes["ollama_proxy.request_id"] === requestId,
+  );
+}
+
+async function spanFor(
+  otlp: FakeOtlp,
+  requestId: string,
+): Promise<ReceivedSpan> {
+  await waitFor(() => spanOf(otlp, requestId) !== undefined, {
+    timeoutMs: 10_000,
+  });
+  return spanOf(otlp, requestId)!;
+}
+
+/** Spans the proxy counts as lost to failed exports. */
+async function exportFailures(proxy: ProxyProcess): Promise<number> {
+  return sumOf(
+    await scrape(proxy.url),
+    "ollama_proxy_trace_spans_dropped_total",
+    { reason: "export_failed" },
+  );
+}
+
 /** The emulator, an OTLP receiver and the proxy exporting to it, with `env` added. */
 async function startTraced(env: (otlpUrl: string) => Record<string, string>) {
   const emulator = await createEmulator({ port: 0 });
@@ -74,14 +100,7 @@ describe("traces", () => {
   });
   afterAll(() => stack?.close());
 
-  const spanOf = (requestId: string) =>
-    otlp.spans.find(
-      (span) => span.attributes["ollama_proxy.request_id"] === requestId,
-    );
-  const waitForSpan = async (requestId: string): Promise<ReceivedSpan> => {
-    await waitFor(() => spanOf(requestId) !== undefined, { timeoutMs: 10_000 });
-    return spanOf(requestId)!;
-  };
+  const waitForSpan = (requestId: string) => spanFor(otlp, requestId);
 
   it("continues the client's trace with one GenAI span, its phases and the first token", async () => {
     const { status, requestId } = await chat(
@@ -277,17 +296,9 @@ describe("traces", () => {
             })
           ).status,
         ).toBe(200);
-      await waitFor(
-        async () => {
-          const samples = await scrape(proxy.url);
-          return (
-            sumOf(samples, "ollama_proxy_trace_spans_dropped_total", {
-              reason: "export_failed",
-            }) >= 3
-          );
-        },
-        { timeoutMs: 15_000 },
-      );
+      await waitFor(async () => (await exportFailures(proxy)) >= 3, {
+        timeoutMs: 15_000,
+      });
       expect(otlp.requests).toBeGreaterThan(before);
       const outageLogs = proxy.lines.filter((line) =>
         String(line.msg).startsWith("traces: export failed"),
@@ -321,14 +332,8 @@ describe("traces", () => {
           ).status,
         ).toBe(200);
       // The export times out (OTEL_BSP_EXPORT_TIMEOUT=1000) and its spans are counted as lost.
-      const dropped = async () =>
-        sumOf(
-          await scrape(proxy.url),
-          "ollama_proxy_trace_spans_dropped_total",
-          { reason: "export_failed" },
-        );
-      const before = await dropped();
-      await waitFor(async () => (await dropped()) > before, {
+      const before = await exportFailures(proxy);
+      await waitFor(async () => (await exportFailures(proxy)) > before, {
         timeoutMs: 15_000,
       });
     } finally {
@@ -359,14 +364,7 @@ describe("trace content", () => {
         { role: "user", content: "my email is jane.doe@example.com, hi" },
       ],
     });
-    await waitFor(() =>
-      otlp.spans.some(
-        (s) => s.attributes["ollama_proxy.request_id"] === requestId,
-      ),
-    );
-    const span = otlp.spans.find(
-      (s) => s.attributes["ollama_proxy.request_id"] === requestId,
-    )!;
+    const span = await spanFor(otlp, requestId);
     expect(span.attributes["gen_ai.system"]).toBe("ollama");
     expect(span.attributes["gen_ai.provider.name"]).toBeUndefined();
     const prompt = span.events.find((e) => e.name === "gen_ai.content.prompt");
@@ -414,16 +412,7 @@ describe("traces through the analytics thread (records to Loki)", () => {
       { model: "llama3.2", messages: [{ role: "user", content: "hi" }] },
       { traceparent: `00-${TRACE_ID}-${PARENT_ID}-01` },
     );
-    await waitFor(
-      () =>
-        otlp.spans.some(
-          (s) => s.attributes["ollama_proxy.request_id"] === requestId,
-        ),
-      { timeoutMs: 10_000 },
-    );
-    const span = otlp.spans.find(
-      (s) => s.attributes["ollama_proxy.request_id"] === requestId,
-    )!;
+    const span = await spanFor(otlp, requestId);
     expect(span).toMatchObject({
       traceId: TRACE_ID,
       parentSpanId: PARENT_ID,
@@ -456,10 +445,6 @@ describe("traces through the analytics thread (records to Loki)", () => {
     );
     expect(record?.trace_id).toBe(TRACE_ID.replace("4", "5"));
     await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(
-      otlp.spans.some(
-        (s) => s.attributes["ollama_proxy.request_id"] === requestId,
-      ),
-    ).toBe(false);
+    expect(spanOf(otlp, requestId)).toBeUndefined();
   });
 });
