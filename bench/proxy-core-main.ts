@@ -23,9 +23,9 @@ const { createExchangeOwner } =
   await load<typeof import("../proxy/src/exchange/owner.ts")>(
     "exchange/owner.ts",
   );
-const { createTransport } =
-  await load<typeof import("../proxy/src/http/transport.ts")>(
-    "http/transport.ts",
+const { createBackendPool } =
+  await load<typeof import("../proxy/src/backends/pool.ts")>(
+    "backends/pool.ts",
   );
 const { createMetrics } = await load<
   typeof import("../proxy/src/metrics/definitions.ts")
@@ -44,21 +44,32 @@ const withMetrics = process.env.BENCH_ON_EXCHANGE === "metrics";
 
 const registry = new Registry();
 const metrics = createMetrics(registry);
+const models = createModelAllowList();
+const logger = pino({ level: "warn", base: null });
 const handler = createExchangeOwner(
   {
     // main.ts defaults (config.ts): no idle timeout, 100 MiB bodies, usage injection on, 8192 captured chars.
     upstreamTimeoutMs: 0,
-    upstreamHost: new URL(target).host,
     maxBodyBytes: 100 * 1024 * 1024,
     injectStreamUsage: true,
     maxCaptureChars: 8192,
     clientHeader: undefined,
   },
   {
-    transport: createTransport({ upstreamUrl: target, idleTimeoutMs: 0 }),
-    logger: pino({ level: "warn", base: null }),
+    backends: createBackendPool(
+      {
+        backends: [
+          { name: "default", url: target, weight: 1, maxConcurrent: undefined },
+        ],
+        idleTimeoutMs: 0,
+        pollIntervalMs: 15_000,
+        pollTimeoutMs: 5000,
+      },
+      { metrics, models, logger },
+    ),
+    logger,
     metrics,
-    models: createModelAllowList(),
+    models,
     clientIpOf: createClientIpResolver([]),
     finishHooks: withMetrics
       ? [

@@ -33,7 +33,7 @@ const serializing: SpanExporter = {
 };
 const spans = createSpanExport(
   settings,
-  { redact: (text) => text, serverAddress: "ollama", serverPort: 11434 },
+  { redact: (text) => text },
   {
     metrics: createMetrics(new Registry(), {
       clientLabel: false,
@@ -73,6 +73,9 @@ function exchange(withTimings: boolean): ExchangeSummary {
     request,
     model: "bench-fast:latest",
     modelLabel: "bench-fast:latest",
+    backend: "default",
+    serverAddress: "127.0.0.1",
+    serverPort: 11435,
     tap: {
       framing: "json",
       response: "The sky is blue because of Rayleigh scattering.",

@@ -17,7 +17,10 @@ import {
 } from "./http/metrics-endpoint.ts";
 
 export interface AppOptions {
-  readonly ollamaUrl: string;
+  /** The Ollama servers /readyz asks. */
+  readonly backends: {
+    readonly backends: readonly { name: string; url: string }[];
+  };
   /** Serve /metrics on the proxy port (false when METRICS_PORT moves it elsewhere). */
   readonly serveMetrics: boolean;
 }
@@ -56,7 +59,7 @@ export function createApp(options: AppOptions, deps: AppDeps): express.Express {
   app.disable("x-powered-by");
   app.set("etag", false);
   app.get("/healthz", healthz);
-  app.get("/readyz", createReadyz(options.ollamaUrl));
+  app.get("/readyz", createReadyz(options.backends.backends));
   if (options.serveMetrics)
     app.get("/metrics", createMetricsEndpoint(deps.metrics));
   if (deps.analytics) {

@@ -18,6 +18,7 @@ import {
   type TracingSettings,
 } from "./tracing/settings.ts";
 import { isValidAllowedHost } from "./http/allowed-hosts.ts";
+import { backendsFrom, type BackendSpec } from "./backends/settings.ts";
 
 const LOG_LEVELS = [
   "fatal",
@@ -177,6 +178,8 @@ const Env = z.object({
     // Like Ollama's own default: only this machine. The image sets 0.0.0.0 (Docker publishes the port).
     .default("127.0.0.1"),
   OLLAMA_URL: httpUrl("the Ollama base URL").default("http://127.0.0.1:11435"),
+  // Several Ollama servers (backends/settings.ts); when set, OLLAMA_URL is not used.
+  OLLAMA_BACKENDS: optionalString,
   METRICS_PORT: port("METRICS_PORT").optional(),
   LOG_LEVEL: z
     .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` })
@@ -240,7 +243,8 @@ export type LogLevel = (typeof LOG_LEVELS)[number];
 export interface Config {
   readonly port: number;
   readonly host: string;
-  readonly ollamaUrl: string;
+  /** The Ollama servers: OLLAMA_BACKENDS, or OLLAMA_URL as one backend named "default". */
+  readonly backends: readonly BackendSpec[];
   readonly metricsPort: number | undefined;
   readonly logLevel: LogLevel;
   readonly upstreamTimeoutMs: number;
@@ -314,7 +318,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const config: Config = {
     port: raw.PROXY_PORT,
     host: raw.PROXY_HOST,
-    ollamaUrl: raw.OLLAMA_URL,
+    backends: backendsFrom(raw.OLLAMA_URL, raw.OLLAMA_BACKENDS),
     metricsPort: raw.METRICS_PORT,
     logLevel: raw.LOG_LEVEL,
     upstreamTimeoutMs: raw.UPSTREAM_TIMEOUT_MS,

@@ -13,7 +13,7 @@ import { createAnalyticsRouter } from "./analytics-api/routes.ts";
 import { createHostPolicy } from "./http/allowed-hosts.ts";
 import type { ExchangeSummary } from "./exchange/outcome.ts";
 import { createExchangeOwner } from "./exchange/owner.ts";
-import { createTransport } from "./http/transport.ts";
+import { createBackendPool } from "./backends/pool.ts";
 import {
   spanExportOf,
   type SpanExport,
@@ -26,7 +26,6 @@ import { createLogger, type Logger } from "./logger.ts";
 import { createMetrics, type Metrics } from "./metrics/definitions.ts";
 import { createModelAllowList } from "./metrics/model-label.ts";
 import { initializeRequestMetrics, recordExchange } from "./metrics/record.ts";
-import { createPoller } from "./poller.ts";
 import { createRecorder, type Recorder } from "./records/recorder.ts";
 import { categorizePrompt } from "./records/category.ts";
 import { startAnalyticsThread } from "./records/analytics-thread.ts";
@@ -151,11 +150,12 @@ async function main(): Promise<void> {
   initializeRequestMetrics(metrics);
   metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
   const models = createModelAllowList();
-  const poller = createPoller(
+  const backends = createBackendPool(
     {
-      ollamaUrl: config.ollamaUrl,
-      intervalMs: config.pollIntervalMs,
-      timeoutMs: 5000,
+      backends: config.backends,
+      idleTimeoutMs: config.upstreamTimeoutMs,
+      pollIntervalMs: config.pollIntervalMs,
+      pollTimeoutMs: 5000,
     },
     { metrics, models, logger },
   );
@@ -180,20 +180,12 @@ async function main(): Promise<void> {
     claimIdleMs: config.claimIdleMs,
     maxLineBytes: config.loki.maxLineBytes,
   };
-  const upstream = new URL(config.ollamaUrl);
   const recording = startRecording(config, pipelineOptions, {
     metrics,
     logger,
     clientLabel: accessConfig.metricsClientLabel,
     tracing: tracingSettings.enabled
-      ? {
-          settings: tracingSettings,
-          serverAddress: upstream.hostname,
-          serverPort: Number(
-            upstream.port || (upstream.protocol === "https:" ? 443 : 80),
-          ),
-          version: VERSION,
-        }
+      ? { settings: tracingSettings, version: VERSION }
       : undefined,
   });
   const metricsSource = combinedMetrics(registry, recording.threadMetrics);
@@ -215,7 +207,6 @@ async function main(): Promise<void> {
   const handler = createExchangeOwner(
     {
       upstreamTimeoutMs: config.upstreamTimeoutMs,
-      upstreamHost: new URL(config.ollamaUrl).host,
       maxBodyBytes: config.maxBodyBytes,
       injectStreamUsage: config.injectStreamUsage,
       // The text kept per request in memory; records cut it further per CAPTURE_* mode.
@@ -226,10 +217,7 @@ async function main(): Promise<void> {
       clientHeader: config.clientHeader,
     },
     {
-      transport: createTransport({
-        upstreamUrl: config.ollamaUrl,
-        idleTimeoutMs: config.upstreamTimeoutMs,
-      }),
+      backends,
       logger,
       metrics,
       models,
@@ -253,8 +241,7 @@ async function main(): Promise<void> {
           ),
         (summary) => recording.recorder.record(summary, costOf(summary)),
       ],
-      onModelsChanged: () => poller.refreshModels(),
-      wasLoadedAt: (model, atMs) => poller.wasLoadedAt(model, atMs),
+      onModelsChanged: () => backends.refreshModels(),
     },
   );
 
@@ -270,7 +257,7 @@ async function main(): Promise<void> {
   );
   const serveMetrics = config.metricsPort === undefined;
   const app = createApp(
-    { ollamaUrl: config.ollamaUrl, serveMetrics },
+    { backends, serveMetrics },
     {
       metrics: metricsSource,
       logger,
@@ -326,7 +313,7 @@ async function main(): Promise<void> {
   logger.info(
     {
       address: `${address.address}:${address.port}`,
-      ollama_url: config.ollamaUrl,
+      backends: config.backends.map((b) => `${b.name}=${b.url}`),
       metrics_port: config.metricsPort,
       traces: tracingSettings.enabled ? tracingSettings.endpoint : "off",
     },
@@ -362,7 +349,6 @@ async function main(): Promise<void> {
     );
     await recording.lifecycle.close();
     await recording.spans?.shutdown(2000);
-    poller.close();
     handler.close();
     await access.close();
     logger.info("stopped");

@@ -20,7 +20,14 @@ describe("loadConfig", () => {
       host: "127.0.0.1",
       allowedHosts: [],
       analyticsToken: undefined,
-      ollamaUrl: "http://127.0.0.1:11435",
+      backends: [
+        {
+          name: "default",
+          url: "http://127.0.0.1:11435",
+          weight: 1,
+          maxConcurrent: undefined,
+        },
+      ],
       metricsPort: undefined,
       logLevel: "info",
       upstreamTimeoutMs: 0,
@@ -35,12 +42,19 @@ describe("loadConfig", () => {
 
   it("keeps the base path of OLLAMA_URL and drops a trailing slash", () => {
     expect(
-      loadConfig({ OLLAMA_URL: "https://gpu-box.internal/ollama/" }).ollamaUrl,
-    ).toBe("https://gpu-box.internal/ollama");
+      loadConfig({ OLLAMA_URL: "https://gpu-box.internal/ollama/" }).backends,
+    ).toEqual([
+      {
+        name: "default",
+        url: "https://gpu-box.internal/ollama",
+        weight: 1,
+        maxConcurrent: undefined,
+      },
+    ]);
   });
 
   it("does not read OLLAMA_HOST", () => {
-    expect(loadConfig({ OLLAMA_HOST: "0.0.0.0:9999" }).ollamaUrl).toBe(
+    expect(loadConfig({ OLLAMA_HOST: "0.0.0.0:9999" }).backends[0]?.url).toBe(
       "http://127.0.0.1:11435",
     );
   });

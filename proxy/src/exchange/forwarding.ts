@@ -1,9 +1,15 @@
 // The exchange's side of forwarding: what the transport is told to do with the upstream's answer (tap it, rewrite
 // it) and how each upstream failure becomes the exchange's ending and, before any byte was sent, the client's error
 // in its route family's shape.
-import type { ServerResponse } from "node:http";
+import type { IncomingMessage, ServerResponse } from "node:http";
+import type { Backend, BackendPool } from "../backends/pool.ts";
 import { sendError } from "../errors.ts";
-import type { ForwardCallbacks, ResponseHandling } from "../http/transport.ts";
+import type {
+  ForwardCallbacks,
+  ResponseHandling,
+  UpstreamFailure,
+} from "../http/transport.ts";
+import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import { createResponseTap } from "../upstream/response-tap.ts";
 import { createResponseRewrite } from "../upstream/rewrite.ts";
@@ -13,7 +19,14 @@ export interface CallbackOptions {
   /** Bound on the response text kept per request. */
   readonly maxCaptureChars: number;
   readonly upstreamTimeoutMs: number;
-  readonly upstreamHost: string;
+}
+
+/** Where this attempt went, and what to tell the pool about it. */
+export interface Attempt {
+  readonly backend: Backend;
+  readonly pool: BackendPool;
+  /** A failure before any response byte: true when the exchange was sent elsewhere (nothing to answer here). */
+  readonly retried: (failure: UpstreamFailure) => boolean;
 }
 
 // Non-streamed JSON bodies up to this size are parsed whole for their counts; embeddings can be larger.
@@ -59,10 +72,18 @@ export function forwardCallbacks(
   res: ServerResponse,
   metrics: Metrics,
   options: CallbackOptions,
+  attempt: Attempt,
 ): ForwardCallbacks {
+  const { backend, pool } = attempt;
   return {
     onResponse(status, headers) {
       ex.status = status;
+      if (status >= 500) pool.failed(backend, "status_5xx");
+      else
+        pool.succeeded(
+          backend,
+          ex.route.inference && status === 200 ? ex.model : undefined,
+        );
       return responseHandling(
         ex,
         status,
@@ -79,10 +100,13 @@ export function forwardCallbacks(
         status: ex.status ?? 0,
         error: "Ollama closed the connection mid-response",
       };
-      metrics.upstreamErrors.inc({ reason: "reset" });
+      metrics.upstreamErrors.inc({ reason: "reset", backend: backend.name });
+      pool.failed(backend, "reset");
     },
-    onFailure({ reason, error, headersSent }) {
-      metrics.upstreamErrors.inc({ reason });
+    onFailure(failure) {
+      const { reason, error, headersSent } = failure;
+      metrics.upstreamErrors.inc({ reason, backend: backend.name });
+      if (reason !== "other") pool.failed(backend, reason);
       if (headersSent) {
         ex.ending ??= {
           kind: "upstream_failed",
@@ -91,14 +115,88 @@ export function forwardCallbacks(
         };
         return;
       }
+      if (attempt.retried(failure)) return;
       const timedOut = reason === "timeout";
       const status = timedOut ? 504 : 502;
       const message = timedOut
         ? `ollama did not answer within ${options.upstreamTimeoutMs} ms`
-        : `ollama is unreachable at ${options.upstreamHost}: ${error.code ?? error.message}`;
+        : `ollama is unreachable at ${backend.host}: ${error.code ?? error.message}`;
       ex.status = status;
       ex.ending = { kind: "upstream_failed", status, error: message };
       ex.responseBytes += sendError(res, ex.route.api, status, message);
     },
   };
+}
+
+export interface ForwardingDeps {
+  readonly pool: BackendPool;
+  readonly metrics: Metrics;
+  readonly logger: Logger;
+  readonly options: CallbackOptions;
+}
+
+/**
+ * Sends the exchange to `backend` through its transport. With `mayRetry`, a failure to connect, a reset or a
+ * timeout before any response byte moves the exchange once to the next backend that has its model.
+ */
+export function sendToBackend(
+  deps: ForwardingDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  body: Buffer | undefined,
+  backend: Backend,
+  { mayRetry }: { mayRetry: boolean },
+): void {
+  const { pool, metrics } = deps;
+  if (!body && !ex.backend) {
+    // A body streaming straight through is counted as it passes.
+    req.on("data", (chunk: Buffer) => {
+      ex.requestBytes += chunk.length;
+    });
+  }
+  if (ex.inFlightLabels) metrics.inFlight.dec(ex.inFlightLabels);
+  if (ex.backend) pool.done(ex.backend);
+  ex.backend = backend;
+  pool.sent(backend);
+  ex.inFlightLabels = {
+    model: ex.modelLabel,
+    endpoint: ex.route.endpoint,
+    backend: backend.name,
+  };
+  metrics.inFlight.inc(ex.inFlightLabels);
+  const retried = (failure: UpstreamFailure) => {
+    if (!mayRetry || failure.reason === "other" || res.destroyed) return false;
+    const next = pool.choose(ex.model, new Set([backend]));
+    const other = next.ok ? next.backends[0] : undefined;
+    if (!other) return false;
+    metrics.backendRetries.inc({
+      backend: backend.name,
+      reason: failure.reason,
+    });
+    deps.logger.warn(
+      {
+        request_id: ex.id,
+        backend: backend.name,
+        retry_on: other.name,
+        reason: failure.reason,
+      },
+      "retrying on another backend",
+    );
+    sendToBackend(deps, req, res, ex, body, other, { mayRetry: false });
+    return true;
+  };
+  const rewrites =
+    ex.rewrite !== undefined &&
+    (ex.rewrite.stripUsage || ex.rewrite.alias !== undefined);
+  backend.transport.forward(
+    req,
+    res,
+    { body, rewrites },
+    forwardCallbacks(ex, res, metrics, deps.options, {
+      backend,
+      pool,
+      retried,
+    }),
+  );
 }

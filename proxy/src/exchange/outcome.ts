@@ -50,6 +50,11 @@ export interface ExchangeSummary {
   readonly model: string;
   /** The bounded metric label for the model: a known model, "_other", or "". */
   readonly modelLabel: string;
+  /** The backend (OLLAMA_BACKENDS name, "default" for OLLAMA_URL) that served it; "" when none was chosen. */
+  readonly backend: string;
+  /** That backend's host and port (span attributes server.address / server.port). */
+  readonly serverAddress?: string;
+  readonly serverPort?: number;
   /** Inference: the model was already loaded when the request arrived (Ollama's /api/ps), so no load was in it. */
   readonly modelWarm?: boolean;
   readonly tap: TapResult | undefined;

@@ -8,10 +8,14 @@ import type {
   IncomingMessage,
   ServerResponse,
 } from "node:http";
+import {
+  BACKEND_HEADER,
+  type Backend,
+  type BackendPool,
+} from "../backends/pool.ts";
 import { sendError } from "../errors.ts";
 import type { HostPolicy } from "../http/allowed-hosts.ts";
 import { refusalOf } from "../http/refusal.ts";
-import type { Transport } from "../http/transport.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { ModelAllowList } from "../metrics/model-label.ts";
@@ -30,7 +34,9 @@ import { planRequestRewrite } from "../upstream/rewrite.ts";
 import { matchRoute, otherRoute } from "../upstream/routes.ts";
 import type { Route } from "../upstream/types.ts";
 import type { Admit } from "./admission.ts";
-import { forwardCallbacks } from "./forwarding.ts";
+import { canResend, planDispatch } from "./dispatch.ts";
+import { answerMerged, fanOut } from "./fan-out.ts";
+import { sendToBackend, type ForwardingDeps } from "./forwarding.ts";
 import type { Ending, ExchangeSummary } from "./outcome.ts";
 import { readBody } from "./request-body.ts";
 import {
@@ -49,15 +55,14 @@ export interface OwnerOptions {
   readonly clientHeader: string | undefined;
   /** Idle time allowed between upstream bytes, named in the 504 the client gets. */
   readonly upstreamTimeoutMs: number;
-  /** host:port of the upstream, named in the 502 the client gets. */
-  readonly upstreamHost: string;
 }
 
 /** Called once per exchange, after the client's response has ended or failed. */
 export type FinishHook = (summary: ExchangeSummary) => void;
 
 export interface OwnerDeps {
-  readonly transport: Transport;
+  /** The Ollama servers, each with its transport: one chosen per exchange. */
+  readonly backends: BackendPool;
   readonly logger: Logger;
   readonly metrics: Metrics;
   readonly models: ModelAllowList;
@@ -65,8 +70,6 @@ export interface OwnerDeps {
   readonly finishHooks: readonly FinishHook[];
   /** Called after a request that changes the installed models succeeded. */
   readonly onModelsChanged?: () => void;
-  /** Whether Ollama had the model loaded at that instant (the poller's /api/ps). */
-  readonly wasLoadedAt?: (model: string, atMs: number) => boolean;
   readonly admit?: Admit;
   /** Removes the proxy's own credentials from a request that was admitted, before it goes to Ollama. */
   readonly stripCredentials?: (headers: IncomingHttpHeaders) => void;
@@ -107,7 +110,17 @@ export function createExchangeOwner(
   options: OwnerOptions,
   deps: OwnerDeps,
 ): ExchangeOwner {
-  const { transport, metrics } = deps;
+  const { backends: pool, metrics } = deps;
+  const forwarding: ForwardingDeps = {
+    pool,
+    metrics,
+    logger: deps.logger,
+    options,
+  };
+  const summaryOf = (req: IncomingMessage, ex: Exchange) =>
+    summarize(req, ex, deps.models, (backend, model, atMs) =>
+      pool.wasLoadedAt(backend, model, atMs),
+    );
   const exchanges = new Map<IncomingMessage, Exchange>();
   let drainWaiters: Array<() => void> = [];
 
@@ -133,8 +146,9 @@ export function createExchangeOwner(
     exchanges.delete(req);
     ex.abort?.abort();
     if (ex.inFlightLabels) metrics.inFlight.dec(ex.inFlightLabels);
+    if (ex.backend) pool.done(ex.backend);
     try {
-      const summary = summarize(req, ex, deps.models, deps.wasLoadedAt);
+      const summary = summaryOf(req, ex);
       if (summary.outcome === "ok" && ex.route.changesModels)
         deps.onModelsChanged?.();
       ex.release?.(summary);
@@ -195,23 +209,28 @@ export function createExchangeOwner(
     ex: Exchange,
     body: Buffer | undefined,
   ) => {
-    ex.inFlightLabels = { model: ex.modelLabel, endpoint: ex.route.endpoint };
-    metrics.inFlight.inc(ex.inFlightLabels);
-    if (!body) {
-      // A body streaming straight through is counted as it passes.
-      req.on("data", (chunk: Buffer) => {
-        ex.requestBytes += chunk.length;
-      });
+    const plan = planDispatch(pool, ex.route, ex.path, ex.model, req.headers);
+    delete req.headers[BACKEND_HEADER];
+    if (plan.kind === "refuse") {
+      reject(res, ex, plan.status, plan.message, plan.reason);
+      return;
     }
-    const rewrites =
-      ex.rewrite !== undefined &&
-      (ex.rewrite.stripUsage || ex.rewrite.alias !== undefined);
-    transport.forward(
-      req,
-      res,
-      { body, rewrites },
-      forwardCallbacks(ex, res, metrics, options),
-    );
+    if (plan.kind === "forward") {
+      const first = plan.backends[0] as Backend;
+      sendToBackend(forwarding, req, res, ex, body, first, {
+        mayRetry: plan.retry && canResend(req, body),
+      });
+      return;
+    }
+    const fanOptions = {
+      readTimeoutMs: 10_000,
+      idleTimeoutMs: options.upstreamTimeoutMs,
+    };
+    const answer =
+      plan.kind === "merge"
+        ? answerMerged(req, res, ex, pool, plan.read, fanOptions)
+        : fanOut(req, res, ex, pool, body, fanOptions);
+    answer.catch((error: unknown) => failInternally(res, ex, error));
   };
 
   const admitAndForward = async (
@@ -251,7 +270,7 @@ export function createExchangeOwner(
       if (admission.client) ex.client = admission.client;
       if (ex.finished) {
         // The client left while it waited: the finish ran with nothing to release, so the grant goes back here.
-        admission.release?.(summarize(req, ex, deps.models, deps.wasLoadedAt));
+        admission.release?.(summaryOf(req, ex));
         return;
       }
       ex.release = admission.release;
@@ -326,6 +345,7 @@ export function createExchangeOwner(
       finished: false,
       release: undefined,
       abort: undefined,
+      backend: undefined,
       json: undefined,
     };
     exchanges.set(req, ex);
@@ -382,7 +402,7 @@ export function createExchangeOwner(
       });
     },
     close() {
-      transport.close();
+      pool.close();
     },
   };
 }

@@ -1,5 +1,6 @@
 // What the owner knows about one exchange while it is in flight, and the summary it becomes at the finish.
 import type { IncomingMessage } from "node:http";
+import type { Backend } from "../backends/pool.ts";
 import { OTHER_MODEL, type ModelAllowList } from "../metrics/model-label.ts";
 import type { ResponseTap } from "../upstream/response-tap.ts";
 import type { RequestRewrite } from "../upstream/rewrite.ts";
@@ -30,7 +31,10 @@ export interface Exchange {
   model: string;
   modelLabel: string;
   client: string;
-  inFlightLabels: { model: string; endpoint: string } | undefined;
+  inFlightLabels:
+    { model: string; endpoint: string; backend: string } | undefined;
+  /** The backend the exchange went to (the last one, after a retry); undefined when none was chosen. */
+  backend: Backend | undefined;
   requestBytes: number;
   responseBytes: number;
   status: number | undefined;
@@ -61,7 +65,7 @@ export function summarize(
   req: IncomingMessage,
   ex: Exchange,
   models: ModelAllowList,
-  wasLoadedAt?: (model: string, atMs: number) => boolean,
+  wasLoadedAt?: (backend: string, model: string, atMs: number) => boolean,
 ): ExchangeSummary {
   const endNs = process.hrtime.bigint();
   const tap = ex.tap?.result();
@@ -119,10 +123,16 @@ export function summarize(
     request: ex.request,
     model: ex.model,
     modelLabel,
+    backend: ex.backend?.name ?? "",
+    ...(ex.backend && {
+      serverAddress: ex.backend.address,
+      serverPort: ex.backend.port,
+    }),
     ...(ex.route.inference &&
       wasLoadedAt &&
+      ex.backend &&
       ex.model !== "" && {
-        modelWarm: wasLoadedAt(ex.model, ex.startedAtMs),
+        modelWarm: wasLoadedAt(ex.backend.name, ex.model, ex.startedAtMs),
       }),
     tap,
     requestBytes: ex.requestBytes,

@@ -74,6 +74,9 @@ export const REJECT_REASONS = [
   "queue_timeout",
   "queue_full",
   "redis_unavailable",
+  "model_not_found",
+  "backends_busy",
+  "unknown_backend",
 ] as const;
 
 export interface MetricsOptions {
@@ -108,13 +111,13 @@ export function createMetrics(
     requests: new Counter({
       name: "ollama_requests_total",
       help: "Requests through the proxy, by the status the client got (stream_error: an error after a 200)",
-      labelNames: withClient(["model", "endpoint", "status"]),
+      labelNames: withClient(["model", "endpoint", "status", "backend"]),
       registers,
     }),
     requestDuration: new Histogram({
       name: "ollama_request_duration_seconds",
       help: "End-to-end request duration as the client sees it",
-      labelNames: ["model", "endpoint"],
+      labelNames: ["model", "endpoint", "backend"],
       buckets: DURATION_BUCKETS_SECONDS,
       enableExemplars: exemplars,
       registers,
@@ -122,7 +125,7 @@ export function createMetrics(
     timeToFirstToken: new Histogram({
       name: "ollama_time_to_first_token_seconds",
       help: "Streaming only: request received to the first chunk carrying content, thinking or a tool call",
-      labelNames: ["model", "endpoint"],
+      labelNames: ["model", "endpoint", "backend"],
       buckets: TTFT_BUCKETS_SECONDS,
       enableExemplars: exemplars,
       registers,
@@ -130,61 +133,61 @@ export function createMetrics(
     timePerOutputToken: new Histogram({
       name: "ollama_time_per_output_token_seconds",
       help: "Streaming only: time between output tokens as the client sees it, (duration - TTFT) / (output tokens - 1)",
-      labelNames: ["model", "endpoint"],
+      labelNames: ["model", "endpoint", "backend"],
       buckets: TIME_PER_OUTPUT_TOKEN_BUCKETS_SECONDS,
       registers,
     }),
     promptTokens: new Counter({
       name: "ollama_prompt_tokens_total",
       help: "Prompt (input) tokens as reported by Ollama, cache hits included",
-      labelNames: withClient(["model", "endpoint"]),
+      labelNames: withClient(["model", "endpoint", "backend"]),
       registers,
     }),
     completionTokens: new Counter({
       name: "ollama_completion_tokens_total",
       help: "Completion (output) tokens as reported by Ollama",
-      labelNames: withClient(["model", "endpoint"]),
+      labelNames: withClient(["model", "endpoint", "backend"]),
       registers,
     }),
     loadDuration: new Histogram({
       name: "ollama_load_duration_seconds",
       help: "Ollama's load_duration: queue wait plus model load before the runner was ready",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       buckets: LOAD_BUCKETS_SECONDS,
       registers,
     }),
     ollamaQueueWait: new Histogram({
       name: "ollama_queue_wait_seconds",
       help: "Ollama's load_duration for requests to a model it had loaded already (per /api/ps): its queue wait",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       buckets: QUEUE_WAIT_BUCKETS_SECONDS,
       registers,
     }),
     promptEvalDuration: new Histogram({
       name: "ollama_prompt_eval_duration_seconds",
       help: "Ollama's prompt_eval_duration: prefill time for the tokens actually evaluated",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       buckets: EVAL_BUCKETS_SECONDS,
       registers,
     }),
     evalDuration: new Histogram({
       name: "ollama_eval_duration_seconds",
       help: "Ollama's eval_duration: decode time of the generated tokens",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       buckets: EVAL_BUCKETS_SECONDS,
       registers,
     }),
     tokensPerSecond: new Histogram({
       name: "ollama_tokens_per_second",
       help: "Decode speed per request: eval_count / eval_duration",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       buckets: TOKENS_PER_SECOND_BUCKETS,
       registers,
     }),
     inFlight: new Gauge({
       name: "ollama_requests_in_flight",
       help: "Requests currently being proxied",
-      labelNames: ["model", "endpoint"],
+      labelNames: ["model", "endpoint", "backend"],
       registers,
     }),
     requestBytes: new Counter({
@@ -215,36 +218,38 @@ export function createMetrics(
     // Polled from Ollama (/api/version, /api/ps, /api/tags).
     upstreamUp: new Gauge({
       name: "ollama_upstream_up",
-      help: "1 when the last poll of Ollama succeeded",
+      help: "1 when the last poll of the backend (an Ollama server) succeeded",
+      labelNames: ["backend"],
       registers,
     }),
     upstreamInfo: new Gauge({
       name: "ollama_upstream_info",
       help: "Ollama's version, from /api/version (value is always 1)",
-      labelNames: ["version"],
+      labelNames: ["version", "backend"],
       registers,
     }),
     modelLoaded: new Gauge({
       name: "ollama_model_loaded",
       help: "1 for each model loaded in memory (/api/ps)",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       registers,
     }),
     modelMemory: new Gauge({
       name: "ollama_model_memory_bytes",
       help: "Memory of each loaded model: kind=total (size) or vram (size_vram)",
-      labelNames: ["model", "kind"],
+      labelNames: ["model", "kind", "backend"],
       registers,
     }),
     modelExpiresAt: new Gauge({
       name: "ollama_model_expires_at_seconds",
       help: "Unix time at which a loaded model is unloaded (keep_alive)",
-      labelNames: ["model"],
+      labelNames: ["model", "backend"],
       registers,
     }),
     modelsAvailable: new Gauge({
       name: "ollama_models_available",
-      help: "Models installed in Ollama (/api/tags)",
+      help: "Models installed in the backend (/api/tags)",
+      labelNames: ["backend"],
       registers,
     }),
 
@@ -258,7 +263,7 @@ export function createMetrics(
     upstreamErrors: new Counter({
       name: "ollama_proxy_upstream_errors_total",
       help: "Failures talking to Ollama: connect (refused/unreachable), timeout, reset",
-      labelNames: ["reason"],
+      labelNames: ["reason", "backend"],
       registers,
     }),
     parseErrors: new Counter({
@@ -318,6 +323,24 @@ export function createMetrics(
       labelNames: ["reason"],
       registers,
     }),
+    backendHealthy: new Gauge({
+      name: "ollama_proxy_backend_healthy",
+      help: "1 while the backend takes traffic: its poll answers and it is not ejected after failures",
+      labelNames: ["backend"],
+      registers,
+    }),
+    backendEjections: new Counter({
+      name: "ollama_proxy_backend_ejections_total",
+      help: "Times a backend was taken out of the rotation after failures (connect, reset, timeout, 5xx)",
+      labelNames: ["backend", "reason"],
+      registers,
+    }),
+    backendRetries: new Counter({
+      name: "ollama_proxy_backend_retries_total",
+      help: "Requests retried on another backend after this one failed before any response byte was sent",
+      labelNames: ["backend", "reason"],
+      registers,
+    }),
     rejected: new Counter({
       name: "ollama_proxy_rejected_total",
       help: "Requests the proxy refused or let through degraded, by reason",
@@ -328,8 +351,6 @@ export function createMetrics(
   for (const outcome of RECORD_OUTCOMES) metrics.records.inc({ outcome }, 0);
   for (const reason of RECORD_DROP_REASONS)
     metrics.recordsDropped.inc({ reason }, 0);
-  for (const reason of UPSTREAM_ERROR_REASONS)
-    metrics.upstreamErrors.inc({ reason }, 0);
   for (const reason of REJECT_REASONS) metrics.rejected.inc({ reason }, 0);
   for (const reason of SPAN_DROP_REASONS)
     metrics.spansDropped.inc({ reason }, 0);

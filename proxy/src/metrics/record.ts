@@ -22,8 +22,8 @@ export function initializeRequestMetrics(metrics: Metrics): void {
  */
 function observeLatency(
   metrics: Metrics,
-  histogram: Histogram<"model" | "endpoint">,
-  labels: { model: string; endpoint: string },
+  histogram: Histogram<"model" | "endpoint" | "backend">,
+  labels: { model: string; endpoint: string; backend: string },
   value: number,
   exemplar: { trace_id: string } | undefined,
 ): void {
@@ -59,7 +59,7 @@ export function recordExchange(
   options: RecordOptions,
   costUsd?: number,
 ): void {
-  const { modelLabel: model, route } = summary;
+  const { modelLabel: model, route, backend } = summary;
   const endpoint = route.endpoint;
   const client = options.clientLabel
     ? { client: options.clientLabelOf(summary.client) }
@@ -69,6 +69,7 @@ export function recordExchange(
     model,
     endpoint,
     status: summary.statusLabel,
+    backend,
     ...client,
   });
   // A sampled trace's id: one click from a slow point on a latency panel to the request's trace.
@@ -79,7 +80,7 @@ export function recordExchange(
   observeLatency(
     metrics,
     metrics.requestDuration,
-    { model, endpoint },
+    { model, endpoint, backend },
     summary.durationSeconds,
     exemplar,
   );
@@ -89,7 +90,7 @@ export function recordExchange(
     observeLatency(
       metrics,
       metrics.timeToFirstToken,
-      { model, endpoint },
+      { model, endpoint, backend },
       summary.ttftSeconds,
       exemplar,
     );
@@ -104,7 +105,7 @@ export function recordExchange(
   if (!usage || !route.inference) return;
   const perToken = timePerOutputToken(summary);
   if (perToken !== undefined)
-    metrics.timePerOutputToken.observe({ model, endpoint }, perToken);
+    metrics.timePerOutputToken.observe({ model, endpoint, backend }, perToken);
   if (costUsd !== undefined && costUsd > 0) {
     metrics.estimatedCost.inc(
       { model, client: options.clientLabelOf(summary.client) },
@@ -113,31 +114,34 @@ export function recordExchange(
   }
   if (usage.promptTokens)
     metrics.promptTokens.inc(
-      { model, endpoint, ...client },
+      { model, endpoint, backend, ...client },
       usage.promptTokens,
     );
   if (usage.completionTokens)
     metrics.completionTokens.inc(
-      { model, endpoint, ...client },
+      { model, endpoint, backend, ...client },
       usage.completionTokens,
     );
   if (usage.loadDurationSeconds !== undefined) {
-    metrics.loadDuration.observe({ model }, usage.loadDurationSeconds);
+    metrics.loadDuration.observe({ model, backend }, usage.loadDurationSeconds);
     // With no model load in it, Ollama's load_duration is the time the request waited for a runner.
     if (summary.modelWarm)
-      metrics.ollamaQueueWait.observe({ model }, usage.loadDurationSeconds);
+      metrics.ollamaQueueWait.observe(
+        { model, backend },
+        usage.loadDurationSeconds,
+      );
   }
   if (usage.promptEvalDurationSeconds !== undefined) {
     metrics.promptEvalDuration.observe(
-      { model },
+      { model, backend },
       usage.promptEvalDurationSeconds,
     );
   }
   if (usage.evalDurationSeconds !== undefined) {
-    metrics.evalDuration.observe({ model }, usage.evalDurationSeconds);
+    metrics.evalDuration.observe({ model, backend }, usage.evalDurationSeconds);
     if (usage.completionTokens && usage.evalDurationSeconds > 0) {
       metrics.tokensPerSecond.observe(
-        { model },
+        { model, backend },
         usage.completionTokens / usage.evalDurationSeconds,
       );
     }

@@ -29,6 +29,8 @@ export interface AnalyticsRecord {
   method: string;
   model: string;
   model_requested?: string;
+  /** The Ollama server that served it (OLLAMA_BACKENDS name, "default" for OLLAMA_URL); absent when none did. */
+  backend?: string;
   stream: boolean;
   status: number;
   outcome: string;
@@ -126,6 +128,7 @@ export function buildRecord(
     api: summary.route.api,
     method: summary.method,
     model: summary.model,
+    ...(summary.backend !== "" && { backend: summary.backend }),
     stream: request.stream,
     status: summary.status ?? 499,
     outcome: summary.outcome,

@@ -31,9 +31,6 @@ export interface SpanOptions {
   /** Prompt and completion text on the span, after `redact`. */
   readonly captureContent: boolean;
   readonly redact: (text: string) => string;
-  /** The Ollama behind the proxy. */
-  readonly serverAddress: string;
-  readonly serverPort: number;
 }
 
 /** The GenAI operation of a route, or undefined for routes that are not model calls. */
@@ -96,11 +93,17 @@ export function planSpan(
     "http.route": route.endpoint,
     "url.path": summary.path,
     "client.address": summary.clientIp,
-    "server.address": options.serverAddress,
-    "server.port": options.serverPort,
     "ollama_proxy.request_id": summary.requestId,
     "ollama_proxy.outcome": summary.outcome,
   };
+  // The Ollama that served it (none for a request refused before it was sent anywhere).
+  if (summary.serverAddress !== undefined) {
+    attributes["server.address"] = summary.serverAddress;
+    if (summary.serverPort !== undefined)
+      attributes["server.port"] = summary.serverPort;
+  }
+  if (summary.backend !== "")
+    attributes["ollama_proxy.backend"] = summary.backend;
   // The model as the metrics label it (normalised, aliases resolved): Tempo's links to metrics filter on it.
   if (summary.model !== "") attributes["ollama_proxy.model"] = summary.model;
   if (summary.status !== undefined)

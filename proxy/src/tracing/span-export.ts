@@ -48,9 +48,6 @@ export interface SpanExport {
 /** What the analytics thread needs to export spans (plain data: it crosses to the thread). */
 export interface SpanExportData {
   readonly settings: TracingSettings;
-  /** The Ollama behind the proxy (server.address, server.port). */
-  readonly serverAddress: string;
-  readonly serverPort: number;
   readonly version: string;
 }
 
@@ -65,8 +62,6 @@ export function spanExportOf(
     data.settings,
     {
       redact: redactorFrom(config),
-      serverAddress: data.serverAddress,
-      serverPort: data.serverPort,
     },
     { metrics, logger, version: data.version },
   );

@@ -10,7 +10,7 @@ import {
   createExchangeOwner,
   type ExchangeOwner,
 } from "@proxy/exchange/owner.ts";
-import { createTransport } from "@proxy/http/transport.ts";
+import { createBackendPool } from "@proxy/backends/pool.ts";
 import { createMetrics } from "@proxy/metrics/definitions.ts";
 import { createModelAllowList } from "@proxy/metrics/model-label.ts";
 import type { ExchangeSummary } from "@proxy/exchange/outcome.ts";
@@ -32,23 +32,37 @@ describe("admission release", () => {
 
   beforeAll(async () => {
     emulator = await createEmulator({ host: "127.0.0.1", port: 0 });
+    const logger = pino({ level: "silent" });
+    const metrics = createMetrics(new Registry());
+    const models = createModelAllowList();
     handler = createExchangeOwner(
       {
         upstreamTimeoutMs: 0,
-        upstreamHost: new URL(emulator.url).host,
         maxBodyBytes: 1_000_000,
         injectStreamUsage: true,
         maxCaptureChars: 8192,
         clientHeader: undefined,
       },
       {
-        transport: createTransport({
-          upstreamUrl: emulator.url,
-          idleTimeoutMs: 0,
-        }),
-        logger: pino({ level: "silent" }),
-        metrics: createMetrics(new Registry()),
-        models: createModelAllowList(),
+        backends: createBackendPool(
+          {
+            backends: [
+              {
+                name: "default",
+                url: emulator.url,
+                weight: 1,
+                maxConcurrent: undefined,
+              },
+            ],
+            idleTimeoutMs: 0,
+            pollIntervalMs: 60_000,
+            pollTimeoutMs: 5000,
+          },
+          { metrics, models, logger },
+        ),
+        logger,
+        metrics,
+        models,
         clientIpOf: createClientIpResolver([]),
         finishHooks: [
           () => {

@@ -32,6 +32,7 @@ describe("buildRecord", () => {
       method: "POST",
       model: "llama3.2:latest",
       model_requested: "llama3.2",
+      backend: "default",
       stream: true,
       status: 200,
       outcome: "ok",

@@ -18,8 +18,6 @@ const OPTIONS: SpanOptions = {
   latestGenAi: true,
   captureContent: false,
   redact: (text) => text.replaceAll(/\S+@\S+/g, "[email]"),
-  serverAddress: "ollama",
-  serverPort: 11434,
 };
 
 /** The summary of `method path` with `body`, answered by a recorded transcript. */
@@ -61,6 +59,9 @@ function exchange(
     statusLabel: decided.statusLabel,
     outcome: decided.outcome,
     error: decided.error,
+    backend: "gpu1",
+    serverAddress: "ollama",
+    serverPort: 11434,
   });
 }
 
@@ -146,6 +147,7 @@ describe("span plans from transcripts", () => {
       "gen_ai.request.model": body.model,
       "server.address": "ollama",
       "server.port": 11434,
+      "ollama_proxy.backend": "gpu1",
       "url.path": path,
     });
     expect(plan.attributes["gen_ai.usage.input_tokens"]).toBeGreaterThan(0);
@@ -210,6 +212,24 @@ describe("span plans from transcripts", () => {
     );
     expect(plan.name).toBe("GET /api/tags");
     expect(plan.attributes["gen_ai.operation.name"]).toBeUndefined();
+  });
+
+  it("names no server for a request refused before any backend was chosen", () => {
+    const plan = planSpan(
+      summary({
+        backend: "",
+        serverAddress: undefined,
+        serverPort: undefined,
+        status: 404,
+        statusLabel: "404",
+        outcome: "rejected",
+      }),
+      Date.now(),
+      OPTIONS,
+    );
+    expect(plan.attributes["server.address"]).toBeUndefined();
+    expect(plan.attributes["ollama_proxy.backend"]).toBeUndefined();
+    expect(plan.attributes["error.type"]).toBe("404");
   });
 
   it("uses gen_ai.system without the opt-in (v1.36 names)", () => {

@@ -1,0 +1,96 @@
+// Where an admitted exchange goes when several Ollama servers stand behind the proxy: one backend chosen for a
+// request that names a model (retried once elsewhere if it failed before any byte reached the client), the
+// merged answer of every backend for the lists (/api/tags, /api/ps, /v1/models, /api/version), every backend
+// for model management — or the one a client names in X-Ollama-Backend.
+import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
+import type { Backend, BackendPool } from "../backends/pool.ts";
+import type { MergedRead } from "../backends/merge.ts";
+import { normalizeModel } from "../models/model-names.ts";
+import type { Route } from "../upstream/types.ts";
+
+export type Dispatch =
+  | {
+      readonly kind: "forward";
+      readonly backends: readonly Backend[];
+      /** A failure before the response may be retried on another backend that has the model. */
+      readonly retry: boolean;
+    }
+  | { readonly kind: "merge"; readonly read: MergedRead }
+  | { readonly kind: "fan_out" }
+  | {
+      readonly kind: "refuse";
+      readonly status: number;
+      readonly reason: string;
+      readonly message: string;
+    };
+
+const MANAGEMENT = new Set([
+  "pull",
+  "push",
+  "create",
+  "copy",
+  "delete",
+  "blob",
+]);
+
+function mergedRead(route: Route): MergedRead | undefined {
+  switch (route.op) {
+    case "tags":
+    case "ps":
+    case "version":
+      return route.op;
+    case "models":
+      return route.endpoint === "/v1/models" ? "models" : undefined;
+    default:
+      return undefined;
+  }
+}
+
+/** The model a request is about: its body's (after aliases), or /v1/models/{model}'s path. */
+function modelOf(route: Route, path: string, model: string): string {
+  if (model !== "" || route.endpoint !== "/v1/models/:model") return model;
+  return normalizeModel(path.slice("/v1/models/".length));
+}
+
+export function planDispatch(
+  pool: BackendPool,
+  route: Route,
+  path: string,
+  model: string,
+  headers: IncomingHttpHeaders,
+): Dispatch {
+  const named = pool.namedIn(headers);
+  if (named && "ok" in named) {
+    if (named.ok) throw new Error("namedIn returns a backend or a refusal");
+    return { kind: "refuse", ...named };
+  }
+  if (named) return { kind: "forward", backends: [named], retry: false };
+  if (!pool.several)
+    return { kind: "forward", backends: pool.backends, retry: false };
+  const read = mergedRead(route);
+  if (read) return { kind: "merge", read };
+  if (MANAGEMENT.has(route.op)) return { kind: "fan_out" };
+  const choice = pool.choose(modelOf(route, path, model));
+  if (!choice.ok) return { kind: "refuse", ...choice };
+  if (choice.backends.length === 0)
+    return {
+      kind: "refuse",
+      status: 503,
+      reason: "backends_busy",
+      message: "no backend is available",
+    };
+  return { kind: "forward", backends: choice.backends, retry: true };
+}
+
+/** A request whose body can be sent again: already read whole, or none at all. */
+export function canResend(
+  req: IncomingMessage,
+  body: Buffer | undefined,
+): boolean {
+  if (body) return true;
+  const length = req.headers["content-length"];
+  return (
+    req.headers["transfer-encoding"] === undefined &&
+    (length === undefined || length === "0")
+  );
+}
