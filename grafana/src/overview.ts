@@ -26,9 +26,10 @@ import {
   unitOverride,
   upDownMappings,
 } from "./panels.ts";
+import { withBackendsRow } from "./backends-row.ts";
 
-// Every Ollama panel follows the two variables.
-const SEL = 'instance=~"$instance", model=~"$model"';
+// Every Ollama panel follows the three variables (metrics without a backend label match only "All").
+const SEL = 'instance=~"$instance", model=~"$model", backend=~"$backend"';
 const ERRORS = 'status=~"5..|stream_error"';
 // Only the native routes report Ollama's durations (the /v1 routes carry token counts only).
 const NATIVE = 'endpoint=~"/api/(chat|generate)"';
@@ -70,6 +71,14 @@ export function overviewDashboard(): Dashboard {
         "Model",
         'label_values(ollama_requests_total{instance=~"$instance"}, model)',
         "Models seen in requests. Unknown names are grouped by the proxy as _other.",
+      ),
+    )
+    .withVariable(
+      labelVariable(
+        "backend",
+        "Backend",
+        'label_values(ollama_upstream_up{instance=~"$instance"}, backend)',
+        "The Ollama servers behind the proxy (OLLAMA_BACKENDS; default with OLLAMA_URL).",
       ),
     );
 
@@ -189,17 +198,21 @@ export function overviewDashboard(): Dashboard {
         {
           title: "Ollama",
           description:
-            "Whether the proxy's last poll of Ollama (/api/version) succeeded.",
+            "Whether the proxy's last poll of Ollama (/api/version) succeeded: UP when every backend answers, " +
+            "DOWN when none does, else the share that does (the Backends row says which).",
         },
-        unit.short,
+        unit.percent,
         [
           ["red", null],
+          ["orange", 0.01],
           ["green", 1],
         ],
       )
         .mappings(upDownMappings())
         .withTarget(
-          promInstant('min(ollama_upstream_up{instance=~"$instance"})'),
+          promInstant(
+            'avg(ollama_upstream_up{instance=~"$instance", backend=~"$backend"})',
+          ),
         ),
     )
     .withPanel(
@@ -535,6 +548,8 @@ export function overviewDashboard(): Dashboard {
           { id: "custom.lineStyle", value: { fill: "dash", dash: [10, 10] } },
         ]),
     );
+
+  withBackendsRow(builder);
 
   // ----------------------------------------------------------------------------------------------- host
   builder.withRow(new RowBuilder("Host")).withPanel(

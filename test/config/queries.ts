@@ -147,6 +147,7 @@ export const VARIABLE_SAMPLES: Record<string, string> = {
   // The dashboards' own variables (multi-value "All" = .*).
   instance: ".*",
   model: ".*",
+  backend: ".*",
   search: "kubernetes",
   request_id: "0f3c2b1a-request",
 };

@@ -68,6 +68,8 @@ export function createPoller(
   let lastVersion: string | undefined;
   /** The loaded models' label sets written by the last poll, removed when a model is unloaded. */
   let written: string[] = [];
+  /** The same for installed models, removed when a model is deleted. */
+  let installed: string[] = [];
 
   const pollTags = async () => {
     const tags = await getJson(`${url}/api/tags`, options.timeoutMs);
@@ -77,6 +79,11 @@ export function createPoller(
     state.models = new Set(names.map((n) => n.toLowerCase()));
     state.modelNames = names;
     metrics.modelsAvailable.set({ backend }, names.length);
+    for (const model of installed)
+      metrics.modelInstalled.remove({ model, backend });
+    for (const model of names)
+      metrics.modelInstalled.set({ model, backend }, 1);
+    installed = names;
     deps.onModels();
   };
 

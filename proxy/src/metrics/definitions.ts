@@ -246,6 +246,12 @@ export function createMetrics(
       labelNames: ["model", "backend"],
       registers,
     }),
+    modelInstalled: new Gauge({
+      name: "ollama_model_installed",
+      help: "1 for each model installed on a backend (/api/tags); kept while the backend is down (what it had)",
+      labelNames: ["model", "backend"],
+      registers,
+    }),
     modelsAvailable: new Gauge({
       name: "ollama_models_available",
       help: "Models installed in the backend (/api/tags)",
