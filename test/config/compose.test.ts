@@ -107,6 +107,10 @@ const VARIANTS: [string, string[]][] = [
   ["compose.yaml", ["compose.yaml"]],
   ["compose.yaml + compose.gpu.yaml", ["compose.yaml", "compose.gpu.yaml"]],
   ["compose.yaml + compose.test.yaml", ["compose.yaml", "compose.test.yaml"]],
+  [
+    "compose.yaml + compose.backends.yaml",
+    ["compose.yaml", "compose.backends.yaml"],
+  ],
 ];
 
 describe.skipIf(!compose.ok)(`docker compose config${skipped}`, () => {
@@ -156,6 +160,32 @@ describe.skipIf(!compose.ok)(`docker compose config${skipped}`, () => {
       expect(beyond.sort()).toEqual(expected);
     },
   );
+
+  it("the backends overlay runs a second Ollama with its own models and hands both to the proxy", () => {
+    const { output } = composeConfig(
+      ["compose.yaml", "compose.backends.yaml"],
+      ["--format", "json"],
+    );
+    const services = asDict(
+      asDict(JSON.parse(output) as unknown, "config").services,
+      "services",
+    );
+    const first = asDict(services.ollama, "ollama");
+    const second = asDict(services["ollama-2"], "ollama-2");
+    expect(second.image).toBe(first.image);
+    expect(second.ports).toBeUndefined();
+    expect(JSON.stringify(second.volumes)).toMatch(
+      /"source":"ollama-2-models"/,
+    );
+    expect(JSON.stringify(first.volumes)).not.toMatch(/ollama-2-models/);
+    const proxy = asDict(services.proxy, "proxy");
+    expect(asDict(proxy.environment, "environment").OLLAMA_BACKENDS).toBe(
+      "ollama=http://ollama:11434,ollama-2=http://ollama-2:11434",
+    );
+    expect(asDict(proxy.depends_on, "depends_on")["ollama-2"]).toMatchObject({
+      condition: "service_healthy",
+    });
+  });
 
   it("the GPU variant reserves NVIDIA GPUs for Ollama and adds a healthy-checked GPU exporter Prometheus scrapes", () => {
     const { output } = composeConfig(

@@ -15,6 +15,7 @@ describe("no default password", () => {
       "compose.yaml",
       "compose.gpu.yaml",
       "compose.test.yaml",
+      "compose.backends.yaml",
     ]) {
       for (const match of readText(file).matchAll(/\$\{(\w+):?-([^}]*)\}/g))
         if (SECRET_NAMES.test(match[1]!))

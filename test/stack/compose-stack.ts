@@ -24,12 +24,17 @@ export type Service =
 export interface StackOptions {
   /** Stand-in images: add test/stack/compose.offline.yaml (no Grafana). */
   offline: boolean;
+  /** Two Ollamas: add compose.backends.yaml, under a project of its own. */
+  backends?: boolean;
 }
 
 export interface Stack {
   readonly files: readonly string[];
-  /** Removes what a killed earlier run left, then brings the stack up and waits on the healthchecks. */
-  up(): Promise<void>;
+  /**
+   * Removes what a killed earlier run left, then brings the stack (or `services` and what they depend on) up
+   * and waits on the healthchecks.
+   */
+  up(services?: string[]): Promise<void>;
   /** http://127.0.0.1:<published port> of a service's HTTP port. */
   url(
     service: "proxy" | "prometheus" | "loki" | "grafana" | "tempo",
@@ -68,10 +73,11 @@ const HTTP_PORT = {
   tempo: 3200,
 };
 
-export function composeFiles(offline: boolean): string[] {
+export function composeFiles(offline: boolean, backends = false): string[] {
   return [
     "compose.yaml",
     "compose.test.yaml",
+    ...(backends ? ["compose.backends.yaml"] : []),
     ...(offline ? ["test/stack/compose.offline.yaml"] : []),
   ];
 }
@@ -99,11 +105,12 @@ function ensureGeneratedSecrets(): void {
 /** The stack, not started yet: up() builds the proxy image and waits until every service reports healthy. */
 export function createStack(options: StackOptions): Stack {
   ensureGeneratedSecrets();
-  const files = composeFiles(options.offline);
+  const files = composeFiles(options.offline, options.backends);
+  const project = options.backends ? `${PROJECT}-backends` : PROJECT;
   const composeArgs = (args: string[]) => [
     "compose",
     "-p",
-    PROJECT,
+    project,
     ...files.flatMap((f) => ["-f", f]),
     ...args,
   ];
@@ -144,12 +151,12 @@ export function createStack(options: StackOptions): Stack {
 
   return {
     files,
-    async up() {
+    async up(services) {
       // A previous run that was killed before its teardown holds the fixed ports: remove it first.
       await compose(DOWN);
       const before = await builtImageIds();
       const environment = new DockerComposeEnvironment(REPO_ROOT, files)
-        .withProjectName(PROJECT)
+        .withProjectName(project)
         .withBuild()
         // Ryuk (the reaper container) would have to be pulled; down() does its job.
         .withAutoCleanup(false)
@@ -157,7 +164,7 @@ export function createStack(options: StackOptions): Stack {
         .withStartupTimeout(180_000);
       try {
         try {
-          await environment.up();
+          await environment.up(services);
         } catch (error) {
           // Seen on a loaded machine: Docker gives up while it creates the network ("Network … Creating").
           // Such a failure happens before any service ran; one clean retry separates it from a real one.
@@ -166,7 +173,7 @@ export function createStack(options: StackOptions): Stack {
             `docker compose up failed while creating the network, retrying once: ${describeError(error)}`,
           );
           await compose(DOWN);
-          await environment.up();
+          await environment.up(services);
         }
       } catch (error) {
         throw new Error(`docker compose up failed: ${describeError(error)}`, {
