@@ -47,3 +47,27 @@ export function sendError(
   res.end(body);
   return length;
 }
+
+/**
+ * The bytes that end a stream the upstream cut, in its framing, so that the client's library raises the message
+ * instead of a protocol error: an `{"error": …}` line on Ollama's NDJSON (as Ollama ends a failed stream), an
+ * error event on SSE (OpenAI's error object; Anthropic's `event: error`). Undefined for other bodies.
+ */
+export function streamErrorTail(
+  api: Api,
+  contentType: string | undefined,
+  message: string,
+  atLineStart: boolean,
+): Buffer | undefined {
+  const lead = atLineStart ? "" : "\n";
+  if (contentType?.includes("application/x-ndjson"))
+    return Buffer.from(`${lead}${errorBody("ollama", 500, message)}\n`);
+  if (!contentType?.includes("text/event-stream")) return undefined;
+  // An SSE event ends at a blank line: a cut event is closed before the error one.
+  const close = atLineStart ? "\n" : "\n\n";
+  return Buffer.from(
+    api === "anthropic"
+      ? `${close}event: error\ndata: ${errorBody(api, 500, message)}\n\n`
+      : `${close}data: ${errorBody("openai", 500, message)}\n\n`,
+  );
+}

@@ -3,7 +3,7 @@
 // in its route family's shape.
 import type { IncomingMessage, ServerResponse } from "node:http";
 import type { Backend, BackendPool } from "../backends/pool.ts";
-import { sendError } from "../errors.ts";
+import { sendError, streamErrorTail } from "../errors.ts";
 import type {
   ForwardCallbacks,
   ResponseHandling,
@@ -75,9 +75,11 @@ export function forwardCallbacks(
   attempt: Attempt,
 ): ForwardCallbacks {
   const { backend, pool } = attempt;
+  let contentType: string | undefined;
   return {
     onResponse(status, headers) {
       ex.status = status;
+      contentType = headers["content-type"];
       if (status >= 500) pool.failed(backend, "status_5xx");
       else
         pool.succeeded(
@@ -94,14 +96,12 @@ export function forwardCallbacks(
     onResponseBytes(count) {
       ex.responseBytes += count;
     },
-    onCutMidBody() {
-      ex.ending ??= {
-        kind: "upstream_failed",
-        status: ex.status ?? 0,
-        error: "Ollama closed the connection mid-response",
-      };
+    onCutMidBody(atLineStart) {
+      const error = `Ollama at ${backend.host} closed the connection mid-response`;
+      ex.ending ??= { kind: "upstream_failed", status: ex.status ?? 0, error };
       metrics.upstreamErrors.inc({ reason: "reset", backend: backend.name });
       pool.failed(backend, "reset");
+      return streamErrorTail(ex.route.api, contentType, error, atLineStart);
     },
     onFailure(failure) {
       const { reason, error, headersSent } = failure;

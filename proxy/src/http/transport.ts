@@ -12,6 +12,8 @@ import type { Socket } from "node:net";
 import { Readable } from "node:stream";
 import { createProxyServer } from "http-proxy-3";
 
+const NEWLINE = 0x0a;
+
 export type UpstreamErrorReason = "timeout" | "connect" | "reset" | "other";
 
 export interface UpstreamFailure {
@@ -35,8 +37,12 @@ export interface ForwardCallbacks {
   onResponse(status: number, headers: IncomingHttpHeaders): ResponseHandling;
   /** Bytes written to the client's response body. */
   onResponseBytes(count: number): void;
-  /** The upstream closed or failed mid-body; the transport destroys the client's response after this. */
-  onCutMidBody(): void;
+  /**
+   * The upstream closed or failed mid-body. Returns the bytes that end the client's response (an error in the
+   * body's framing), or undefined to cut the client's connection. `atLineStart`: every byte sent so far ended
+   * with a newline (or none was sent).
+   */
+  onCutMidBody(atLineStart: boolean): Buffer | undefined;
   /** Connecting, sending or waiting failed. Before headers the owner answers the client; after, it is cut. */
   onFailure(failure: UpstreamFailure): void;
 }
@@ -135,10 +141,14 @@ export function createTransport(options: TransportOptions): Transport {
       proxyRes.headers,
     );
     // http-proxy pipes the body but does not end the client's response when the upstream dies mid-body.
+    let atLineStart = true;
     const onCut = () => {
       if (res.writableEnded) return;
-      callbacks.onCutMidBody();
-      res.destroy();
+      const tail = callbacks.onCutMidBody(atLineStart);
+      if (tail && res.headersSent && !res.destroyed) {
+        proxyRes.unpipe(res);
+        res.end(tail);
+      } else res.destroy();
     };
     proxyRes.on("error", onCut);
     proxyRes.on("close", () => {
@@ -149,6 +159,7 @@ export function createTransport(options: TransportOptions): Transport {
       const { observe, onEnd } = handling;
       proxyRes.on("data", (chunk: Buffer) => {
         callbacks.onResponseBytes(chunk.length);
+        atLineStart = chunk[chunk.length - 1] === NEWLINE;
         observe?.(chunk);
       });
       if (onEnd) proxyRes.on("end", onEnd);
@@ -164,6 +175,7 @@ export function createTransport(options: TransportOptions): Transport {
       const out = rewrite ? rewrite.push(chunk) : chunk;
       if (out.length === 0) return;
       callbacks.onResponseBytes(out.length);
+      atLineStart = out[out.length - 1] === NEWLINE;
       if (!res.write(out)) proxyRes.pause();
     });
     res.on("drain", () => proxyRes.resume());

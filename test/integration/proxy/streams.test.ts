@@ -92,13 +92,49 @@ describe("streams", () => {
     );
   });
 
-  it("passes an abrupt upstream close on to the client instead of hanging", async () => {
+  it("ends a stream Ollama cut with an error line in Ollama's shape, instead of hanging", async () => {
     const response = await fetch(`${harness.proxy.url}/api/generate`, {
       method: "POST",
       body: JSON.stringify({ model: "llama3.2", prompt: "x" }),
       headers: { "x-emulator-fault": "abrupt-close" },
     });
-    await expect(response.text()).rejects.toThrow();
+    const lines = (await response.text()).trim().split("\n");
+    expect(response.status).toBe(200);
+    expect(JSON.parse(lines.at(-1)!)).toEqual({
+      error: expect.stringMatching(
+        /^Ollama at 127\.0\.0\.1:\d+ closed the connection mid-response$/,
+      ) as unknown,
+    });
+    const record = await harness.proxy.recordFor(
+      response.headers.get("x-request-id") ?? "",
+    );
+    expect(record).toMatchObject({
+      outcome: "upstream_error",
+      error: expect.stringMatching(
+        /closed the connection mid-response$/,
+      ) as unknown,
+    });
+  });
+
+  it("ends a /v1 stream Ollama cut with an OpenAI error event", async () => {
+    const response = await fetch(`${harness.proxy.url}/v1/chat/completions`, {
+      method: "POST",
+      body: JSON.stringify({
+        model: "llama3.2",
+        stream: true,
+        messages: [{ role: "user", content: "x" }],
+      }),
+      headers: { "x-emulator-fault": "abrupt-close" },
+    });
+    const events = (await response.text())
+      .split("\n\n")
+      .map((event) => event.trim())
+      .filter((event) => event !== "");
+    const last = JSON.parse(events.at(-1)!.replace(/^data: /, "")) as {
+      error: { message: string; type: string };
+    };
+    expect(last.error.type).toBe("api_error");
+    expect(last.error.message).toMatch(/closed the connection mid-response$/);
   });
 });
 
