@@ -150,12 +150,22 @@ async function main(): Promise<void> {
   initializeRequestMetrics(metrics);
   metrics.buildInfo.set({ version: VERSION, node_version: process.version }, 1);
   const models = createModelAllowList();
+  // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes its own
+  // pending records at once instead of waiting for another to claim them.
+  const replicaName = config.consumerName ?? `${hostname()}-${process.pid}`;
   const backends = createBackendPool(
     {
       backends: config.backends,
       idleTimeoutMs: config.upstreamTimeoutMs,
       pollIntervalMs: config.pollIntervalMs,
       pollTimeoutMs: 5000,
+      shareLoad: config.redisUrl
+        ? {
+            redisUrl: config.redisUrl,
+            replica: replicaName,
+            intervalMs: 500,
+          }
+        : undefined,
     },
     { metrics, models, logger },
   );
@@ -166,9 +176,7 @@ async function main(): Promise<void> {
     lokiHeaders: { ...config.loki.headers },
     streamKey: "ollama-proxy:records",
     consumerGroup: "shipper",
-    // Stable across container restarts (hostname = container id, pid 1), so a restarted replica resumes
-    // its own pending records at once instead of waiting for another to claim them.
-    consumerName: config.consumerName ?? `${hostname()}-${process.pid}`,
+    consumerName: replicaName,
     outboxMax: config.outboxMax,
     memoryMax: config.memoryMax,
     batchMaxRecords: config.loki.batchMaxRecords,

@@ -14,6 +14,8 @@ export interface BackendState {
   readonly spec: BackendSpec;
   /** Requests this replica has sent to it that have not finished. */
   inFlight: number;
+  /** The other replicas' in-flight requests to it, as they last reported them through Redis (shared-load.ts). */
+  remoteInFlight: number;
   /** The poll's answer: undefined before the first one. */
   up: boolean | undefined;
   version: string | undefined;
@@ -37,6 +39,7 @@ export function newBackendState(spec: BackendSpec): BackendState {
   return {
     spec,
     inFlight: 0,
+    remoteInFlight: 0,
     up: undefined,
     version: undefined,
     models: undefined,

@@ -19,6 +19,7 @@ import {
 } from "./health.ts";
 import { createPoller, type Poller } from "./poller.ts";
 import { rankBackends } from "./routing.ts";
+import { shareBackendLoad } from "./shared-load.ts";
 import type { BackendSpec } from "./settings.ts";
 
 /** Names the backend a request must go to (model management on one server); absent: the pool chooses. */
@@ -80,6 +81,12 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
   readonly pollIntervalMs: number;
   readonly pollTimeoutMs: number;
+  /** With several backends: share each backend's in-flight count with the other replicas through this Redis. */
+  readonly shareLoad?: {
+    readonly redisUrl: string;
+    readonly replica: string;
+    readonly intervalMs: number;
+  };
 }
 
 export function createBackendPool(
@@ -135,6 +142,11 @@ export function createBackendPool(
       { metrics, logger, onModels: mergeModels, onHealth: showHealth },
     ),
   );
+
+  const shared =
+    options.shareLoad && backends.length > 1
+      ? shareBackendLoad(states, options.shareLoad, logger)
+      : undefined;
 
   const choose = (model: string, exclude?: ReadonlySet<Backend>): Choice => {
     turn = (turn + 1) % 1_000_000;
@@ -214,6 +226,7 @@ export function createBackendPool(
       for (const p of pollers) p.close();
       for (const timer of rejoinTimers) clearTimeout(timer);
       for (const b of backends) b.transport.close();
+      void shared?.close();
     },
   };
 }

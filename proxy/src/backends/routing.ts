@@ -26,11 +26,13 @@ export interface RankRequest {
   readonly preferred?: BackendState;
 }
 
-const load = (state: BackendState) => state.inFlight / state.spec.weight;
+/** Requests in flight to it from every replica (the others' as of their last report). */
+const busy = (state: BackendState) => state.inFlight + state.remoteInFlight;
+const load = (state: BackendState) => busy(state) / state.spec.weight;
 
 function atCap(state: BackendState): boolean {
   const cap = state.spec.maxConcurrent;
-  return cap !== undefined && state.inFlight >= cap;
+  return cap !== undefined && busy(state) >= cap;
 }
 
 function byLoad(

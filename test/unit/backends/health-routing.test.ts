@@ -127,6 +127,26 @@ describe("routing", () => {
     ).toMatchObject({ ok: false, status: 503, reason: "backends_busy" });
   });
 
+  it("counts the other replicas' requests in busy-ness and caps", () => {
+    const a = backend("a", { models: ["m:latest"], inFlight: 0 });
+    a.remoteInFlight = 5;
+    const b = backend("b", { models: ["m:latest"], inFlight: 2 });
+    expect(
+      names(rankBackends([a, b], { model: "m:latest", nowMs: NOW, turn: 0 })),
+    ).toEqual(["b", "a"]);
+    const capped = backend("c", {
+      models: ["m:latest"],
+      maxConcurrent: 3,
+      inFlight: 1,
+    });
+    capped.remoteInFlight = 2;
+    expect(
+      names(
+        rankBackends([capped, b], { model: "m:latest", nowMs: NOW, turn: 0 }),
+      ),
+    ).toEqual(["b"]);
+  });
+
   it("retries elsewhere: excluded backends are not candidates", () => {
     const a = backend("a", { models: ["m:latest"] });
     const b = backend("b", { models: ["m:latest"] });
