@@ -106,6 +106,8 @@ export async function runBench(options: RunOptions): Promise<BenchResults> {
         records = await stack.settleRecords(target.name, 30_000);
       else if (target.name === "proxy-traced")
         traced = await stack.settleRecords(target.name, 30_000);
+      else if (target.name === "proxy-3-backends")
+        await stack.settleRecords(target.name, 30_000);
       return measured;
     };
 

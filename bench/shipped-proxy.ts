@@ -104,6 +104,16 @@ export async function startShippedProxy(
     // dropped span is tracing work not measured.
     tracing.OTEL_BSP_MAX_QUEUE_SIZE = "65536";
   }
+  // Three backends that are three names for the one upstream process: routing, three transports and three
+  // pollers are measured, while the upstream's work (and CPU) stays that of the other targets.
+  const backends: Record<string, string> =
+    name === "proxy-3-backends"
+      ? {
+          OLLAMA_BACKENDS: ["b1", "b2", "b3"]
+            .map((backend) => `${backend}=${options.upstreamUrl}`)
+            .join(","),
+        }
+      : {};
   const port = await freePort();
   const child = await startChild(name, node, [...options.args], {
     env: {
@@ -117,6 +127,7 @@ export async function startShippedProxy(
       // queue scenario 3's streams by design. The benchmark measures the proxy's own cost.
       MAX_CONCURRENT: "0",
       ...tracing,
+      ...backends,
       ...options.env,
     },
     ready: /ollama-proxy listening/,

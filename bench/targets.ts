@@ -1,6 +1,6 @@
 // Starts what a run measures, once, on loopback: the upstream (emulator) and each way to reach it: direct, nginx,
 // a bare http-proxy-3 pass-through, our proxy as shipped (with its record sinks, shipped-proxy.ts), the same with
-// tracing on, and our proxy with the record path off.
+// tracing on, the same with three backends, and our proxy with the record path off.
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -35,6 +35,7 @@ export const TARGET_NAMES = [
   "proxy-core",
   "proxy-metrics",
   "proxy-traced",
+  "proxy-3-backends",
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
@@ -46,6 +47,7 @@ export const DEFAULT_TARGETS: readonly TargetName[] = [
   "proxy",
   "proxy-core",
   "proxy-traced",
+  "proxy-3-backends",
 ];
 
 export const TARGET_LABELS: Record<TargetName, string> = {
@@ -57,6 +59,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   "proxy-core": "our proxy, analytics off",
   "proxy-metrics": "our proxy, metrics only",
   "proxy-traced": "our proxy, tracing on (100 %)",
+  "proxy-3-backends": "our proxy, 3 backends",
 };
 
 export interface Target {
@@ -262,7 +265,8 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           break;
         }
         case "proxy":
-        case "proxy-traced": {
+        case "proxy-traced":
+        case "proxy-3-backends": {
           const shipped = await startShippedProxy({
             name,
             node,

@@ -18,6 +18,7 @@ const TARGETS = [
   "proxy",
   "proxy-core",
   "proxy-traced",
+  "proxy-3-backends",
 ];
 
 function onPath(name: string, extra: string[] = []): boolean {
