@@ -180,6 +180,10 @@ const Env = z.object({
   OLLAMA_URL: httpUrl("the Ollama base URL").default("http://127.0.0.1:11435"),
   // Several Ollama servers (backends/settings.ts); when set, OLLAMA_URL is not used.
   OLLAMA_BACKENDS: optionalString,
+  BACKEND_AFFINITY: z
+    .enum(["conversation", "off"], { error: "expected conversation or off" })
+    .default("conversation"),
+  AFFINITY_HEADER: headerName,
   METRICS_PORT: port("METRICS_PORT").optional(),
   LOG_LEVEL: z
     .enum(LOG_LEVELS, { error: `expected one of ${LOG_LEVELS.join(", ")}` })
@@ -245,6 +249,11 @@ export interface Config {
   readonly host: string;
   /** The Ollama servers: OLLAMA_BACKENDS, or OLLAMA_URL as one backend named "default". */
   readonly backends: readonly BackendSpec[];
+  /** A conversation's turns stay on one backend; AFFINITY_HEADER (lower case) names it when a client says. */
+  readonly affinity: {
+    readonly on: boolean;
+    readonly header: string | undefined;
+  };
   readonly metricsPort: number | undefined;
   readonly logLevel: LogLevel;
   readonly upstreamTimeoutMs: number;
@@ -319,6 +328,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     port: raw.PROXY_PORT,
     host: raw.PROXY_HOST,
     backends: backendsFrom(raw.OLLAMA_URL, raw.OLLAMA_BACKENDS),
+    affinity: {
+      on: raw.BACKEND_AFFINITY === "conversation",
+      header: raw.AFFINITY_HEADER,
+    },
     metricsPort: raw.METRICS_PORT,
     logLevel: raw.LOG_LEVEL,
     upstreamTimeoutMs: raw.UPSTREAM_TIMEOUT_MS,

@@ -159,6 +159,7 @@ async function main(): Promise<void> {
       idleTimeoutMs: config.upstreamTimeoutMs,
       pollIntervalMs: config.pollIntervalMs,
       pollTimeoutMs: 5000,
+      affinity: config.affinity.on,
       shareLoad: config.redisUrl
         ? {
             redisUrl: config.redisUrl,
@@ -215,6 +216,8 @@ async function main(): Promise<void> {
   const handler = createExchangeOwner(
     {
       upstreamTimeoutMs: config.upstreamTimeoutMs,
+      affinity: config.affinity.on,
+      affinityHeader: config.affinity.header,
       maxBodyBytes: config.maxBodyBytes,
       injectStreamUsage: config.injectStreamUsage,
       // The text kept per request in memory; records cut it further per CAPTURE_* mode.

@@ -18,6 +18,7 @@ import {
   type FailureKind,
 } from "./health.ts";
 import { createPoller, type Poller } from "./poller.ts";
+import { createAffinity } from "./affinity.ts";
 import { rankBackends } from "./routing.ts";
 import { shareBackendLoad } from "./shared-load.ts";
 import type { BackendSpec } from "./settings.ts";
@@ -57,8 +58,15 @@ export interface BackendPool {
   readonly backends: readonly Backend[];
   /** More than one backend: routing, merged lists and fan-out apply. */
   readonly several: boolean;
-  /** The backends to try for a request, best first (`model` normalised; "" when it names none). */
-  choose(model: string, exclude?: ReadonlySet<Backend>): Choice;
+  /**
+   * The backends to try for a request, best first (`model` normalised; "" when it names none). With a
+   * conversation key, the backend of its last turn comes first while it holds the model loaded.
+   */
+  choose(
+    model: string,
+    exclude?: ReadonlySet<Backend>,
+    conversation?: string,
+  ): Choice;
   /** The backend a request names in X-Ollama-Backend: undefined when it names none, an error when unknown. */
   namedIn(headers: IncomingHttpHeaders): Backend | Choice | undefined;
   /** Backends taking traffic now. */
@@ -70,7 +78,11 @@ export interface BackendPool {
   done(backend: Backend): void;
   /** What a request taught about the backend. */
   failed(backend: Backend, kind: FailureKind): void;
-  succeeded(backend: Backend, loadedModel?: string): void;
+  succeeded(
+    backend: Backend,
+    loadedModel?: string,
+    conversation?: string,
+  ): void;
   pollNow(): Promise<void>;
   refreshModels(): void;
   close(): void;
@@ -81,6 +93,8 @@ export interface PoolOptions {
   readonly idleTimeoutMs: number;
   readonly pollIntervalMs: number;
   readonly pollTimeoutMs: number;
+  /** BACKEND_AFFINITY=conversation: a conversation's turns stay on one backend while it holds the model. */
+  readonly affinity?: boolean;
   /** With several backends: share each backend's in-flight count with the other replicas through this Redis. */
   readonly shareLoad?: {
     readonly redisUrl: string;
@@ -148,13 +162,26 @@ export function createBackendPool(
       ? shareBackendLoad(states, options.shareLoad, logger)
       : undefined;
 
-  const choose = (model: string, exclude?: ReadonlySet<Backend>): Choice => {
+  // A turn's prompt stays cached as long as its model stays loaded: minutes, by Ollama's default keep_alive.
+  const affinity =
+    options.affinity && backends.length > 1
+      ? createAffinity(10_000, 30 * 60_000)
+      : undefined;
+
+  const choose = (
+    model: string,
+    exclude?: ReadonlySet<Backend>,
+    conversation?: string,
+  ): Choice => {
     turn = (turn + 1) % 1_000_000;
+    const nowMs = Date.now();
+    const last = conversation && affinity?.backendFor(conversation, nowMs);
     const ranking = rankBackends(states, {
       model: model.toLowerCase(),
-      nowMs: Date.now(),
+      nowMs,
       turn,
       exclude: exclude && new Set([...exclude].map((b) => b.state)),
+      preferred: last ? byName.get(last.toLowerCase())?.state : undefined,
     });
     if (!ranking.ok) return ranking;
     return {
@@ -212,9 +239,11 @@ export function createBackendPool(
       timer.unref();
       rejoinTimers.add(timer);
     },
-    succeeded(backend, loadedModel) {
+    succeeded(backend, loadedModel, conversation) {
       reportSuccess(backend.state);
       if (loadedModel) backend.state.revealed.add(loadedModel.toLowerCase());
+      if (loadedModel && conversation)
+        affinity?.remember(conversation, backend.name, Date.now());
     },
     async pollNow() {
       await Promise.all(pollers.map((p) => p.pollNow()));

@@ -22,7 +22,7 @@ export interface RankRequest {
   readonly turn: number;
   /** Backends already tried for this request (a retry goes elsewhere). */
   readonly exclude?: ReadonlySet<BackendState>;
-  /** Conversation affinity: this backend first when it is a healthy candidate with room. */
+  /** Conversation affinity: this backend first when it is a healthy candidate with room and the model loaded. */
   readonly preferred?: BackendState;
 }
 
@@ -98,11 +98,13 @@ export function rankBackends(
       reason: "backends_busy",
       message: `every backend that has ${model === "" ? "room" : `model "${model}"`} is at its max_concurrent`,
     };
+  // The last turn's backend helps only while it still holds the model (and so the conversation's prompt).
   const { preferred } = request;
   if (
     preferred &&
     candidates.includes(preferred) &&
-    isAvailable(preferred, nowMs)
+    isAvailable(preferred, nowMs) &&
+    isLoaded(preferred, model)
   )
     return {
       ok: true,

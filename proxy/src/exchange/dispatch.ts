@@ -6,6 +6,7 @@ import type { IncomingHttpHeaders, IncomingMessage } from "node:http";
 import type { Backend, BackendPool } from "../backends/pool.ts";
 import type { MergedRead } from "../backends/merge.ts";
 import { normalizeModel } from "../models/model-names.ts";
+import { conversationKey } from "../upstream/conversation.ts";
 import type { Route } from "../upstream/types.ts";
 
 export type Dispatch =
@@ -14,6 +15,8 @@ export type Dispatch =
       readonly backends: readonly Backend[];
       /** A failure before the response may be retried on another backend that has the model. */
       readonly retry: boolean;
+      /** The request's conversation (backend affinity): the backend that serves it is remembered for it. */
+      readonly conversation?: string;
     }
   | { readonly kind: "merge"; readonly read: MergedRead }
   | { readonly kind: "fan_out" }
@@ -52,13 +55,22 @@ function modelOf(route: Route, path: string, model: string): string {
   return normalizeModel(path.slice("/v1/models/".length));
 }
 
+export interface DispatchRequest {
+  readonly route: Route;
+  readonly path: string;
+  /** Normalised, after aliases; "" when the request names none. */
+  readonly model: string;
+  readonly json: Record<string, unknown> | undefined;
+}
+
+/** `affinityHeader`: lower-case header whose value names the conversation (AFFINITY_HEADER). */
 export function planDispatch(
   pool: BackendPool,
-  route: Route,
-  path: string,
-  model: string,
+  request: DispatchRequest,
   headers: IncomingHttpHeaders,
+  affinity: { readonly on: boolean; readonly header: string | undefined },
 ): Dispatch {
+  const { route } = request;
   const named = pool.namedIn(headers);
   if (named && "ok" in named) {
     if (named.ok) throw new Error("namedIn returns a backend or a refusal");
@@ -70,7 +82,17 @@ export function planDispatch(
   const read = mergedRead(route);
   if (read) return { kind: "merge", read };
   if (MANAGEMENT.has(route.op)) return { kind: "fan_out" };
-  const choice = pool.choose(modelOf(route, path, model));
+  const model = modelOf(route, request.path, request.model);
+  const header = affinity.header ? headers[affinity.header] : undefined;
+  const conversation = affinity.on
+    ? conversationKey(
+        route,
+        request.json,
+        model,
+        typeof header === "string" ? header.slice(0, 256) : undefined,
+      )
+    : undefined;
+  const choice = pool.choose(model, undefined, conversation);
   if (!choice.ok) return { kind: "refuse", ...choice };
   if (choice.backends.length === 0)
     return {
@@ -79,7 +101,12 @@ export function planDispatch(
       reason: "backends_busy",
       message: "no backend is available",
     };
-  return { kind: "forward", backends: choice.backends, retry: true };
+  return {
+    kind: "forward",
+    backends: choice.backends,
+    retry: true,
+    conversation,
+  };
 }
 
 /** A request whose body can be sent again: already read whole, or none at all. */

@@ -11,7 +11,7 @@ import {
 import { mergeReads, type MergedRead } from "../backends/merge.ts";
 import type { Backend, BackendPool } from "../backends/pool.ts";
 import { sendError } from "../errors.ts";
-import { canResend } from "./dispatch.ts";
+import { canResend, type Dispatch } from "./dispatch.ts";
 import type { Exchange } from "./state.ts";
 
 const MAX_LIST_BYTES = 16 * 1024 * 1024;
@@ -50,22 +50,21 @@ function write(
   if (!head) ex.responseBytes += length;
 }
 
-/** /api/tags, /api/ps, /v1/models or /api/version from every healthy backend, merged. */
-export async function answerMerged(
-  req: IncomingMessage,
-  res: ServerResponse,
-  ex: Exchange,
-  pool: BackendPool,
-  read: MergedRead,
+type Answer =
+  | { readonly backend: Backend; readonly body: unknown }
+  | { readonly backend: Backend; readonly error: string };
+
+async function gather(
+  targets: readonly Backend[],
+  path: string,
   options: FanOutOptions,
-): Promise<void> {
-  const targets = targetsOf(pool);
-  const answers = await Promise.all(
-    targets.map(async (backend) => {
+): Promise<Answer[]> {
+  return Promise.all(
+    targets.map(async (backend): Promise<Answer> => {
       try {
         const upstream = await requestBackend(backend, {
           method: "GET",
-          path: ex.path,
+          path,
           headers: { accept: "application/json" },
           idleTimeoutMs: options.readTimeoutMs,
           signal: AbortSignal.timeout(options.readTimeoutMs),
@@ -79,6 +78,47 @@ export async function answerMerged(
       }
     }),
   );
+}
+
+/**
+ * Reads of one list that arrive while one is under way share its answers: a dashboard or a client polling
+ * /api/tags with many connections costs the backends one read at a time, not one per connection.
+ */
+const readsInFlight = new WeakMap<
+  BackendPool,
+  Map<string, Promise<Answer[]>>
+>();
+
+function sharedGather(
+  pool: BackendPool,
+  targets: readonly Backend[],
+  path: string,
+  options: FanOutOptions,
+): Promise<Answer[]> {
+  let reads = readsInFlight.get(pool);
+  if (!reads) {
+    reads = new Map();
+    readsInFlight.set(pool, reads);
+  }
+  const key = `${targets.map((b) => b.name).join(",")} ${path}`;
+  const running = reads.get(key);
+  if (running) return running;
+  const read = gather(targets, path, options).finally(() => reads.delete(key));
+  reads.set(key, read);
+  return read;
+}
+
+/** /api/tags, /api/ps, /v1/models or /api/version from every healthy backend, merged. */
+export async function answerMerged(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  pool: BackendPool,
+  read: MergedRead,
+  options: FanOutOptions,
+): Promise<void> {
+  const targets = targetsOf(pool);
+  const answers = await sharedGather(pool, targets, ex.path, options);
   const failed = answers.filter((a) => "error" in a);
   if (failed.length === answers.length) {
     const detail = failed.map((a) => `${a.backend.name}: ${a.error}`);
@@ -264,4 +304,19 @@ export async function fanOut(
     ? { "Content-Type": first.contentType }
     : {};
   write(res, ex, first.status, headers, answer, req.method === "HEAD");
+}
+
+/** The answer of a plan that concerns every backend: a merged list, or management on each. */
+export function answerFromAll(
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  pool: BackendPool,
+  body: Buffer | undefined,
+  plan: Extract<Dispatch, { kind: "merge" | "fan_out" }>,
+  options: FanOutOptions,
+): Promise<void> {
+  return plan.kind === "merge"
+    ? answerMerged(req, res, ex, pool, plan.read, options)
+    : fanOut(req, res, ex, pool, body, options);
 }

@@ -13,6 +13,7 @@ import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import { createResponseTap } from "../upstream/response-tap.ts";
 import { createResponseRewrite } from "../upstream/rewrite.ts";
+import { canResend, type Dispatch } from "./dispatch.ts";
 import type { Exchange } from "./state.ts";
 
 export interface CallbackOptions {
@@ -85,6 +86,7 @@ export function forwardCallbacks(
         pool.succeeded(
           backend,
           ex.route.inference && status === 200 ? ex.model : undefined,
+          ex.conversation,
         );
       return responseHandling(
         ex,
@@ -199,4 +201,20 @@ export function sendToBackend(
       retried,
     }),
   );
+}
+
+/** Sends the exchange to the first backend of its plan, retrying elsewhere when the plan and its body allow. */
+export function sendPlanned(
+  deps: ForwardingDeps,
+  req: IncomingMessage,
+  res: ServerResponse,
+  ex: Exchange,
+  body: Buffer | undefined,
+  plan: Extract<Dispatch, { kind: "forward" }>,
+): void {
+  ex.conversation = plan.conversation;
+  const first = plan.backends[0] as Backend;
+  sendToBackend(deps, req, res, ex, body, first, {
+    mayRetry: plan.retry && canResend(req, body),
+  });
 }

@@ -8,11 +8,7 @@ import type {
   IncomingMessage,
   ServerResponse,
 } from "node:http";
-import {
-  BACKEND_HEADER,
-  type Backend,
-  type BackendPool,
-} from "../backends/pool.ts";
+import { BACKEND_HEADER, type BackendPool } from "../backends/pool.ts";
 import { sendError } from "../errors.ts";
 import type { HostPolicy } from "../http/allowed-hosts.ts";
 import { refusalOf } from "../http/refusal.ts";
@@ -34,9 +30,9 @@ import { planRequestRewrite } from "../upstream/rewrite.ts";
 import { matchRoute, otherRoute } from "../upstream/routes.ts";
 import type { Route } from "../upstream/types.ts";
 import type { Admit } from "./admission.ts";
-import { canResend, planDispatch } from "./dispatch.ts";
-import { answerMerged, fanOut } from "./fan-out.ts";
-import { sendToBackend, type ForwardingDeps } from "./forwarding.ts";
+import { planDispatch } from "./dispatch.ts";
+import { answerFromAll } from "./fan-out.ts";
+import { sendPlanned, type ForwardingDeps } from "./forwarding.ts";
 import type { Ending, ExchangeSummary } from "./outcome.ts";
 import { readBody } from "./request-body.ts";
 import {
@@ -55,6 +51,9 @@ export interface OwnerOptions {
   readonly clientHeader: string | undefined;
   /** Idle time allowed between upstream bytes, named in the 504 the client gets. */
   readonly upstreamTimeoutMs: number;
+  /** BACKEND_AFFINITY (default on) and AFFINITY_HEADER (lower case): a conversation's turns on one backend. */
+  readonly affinity?: boolean;
+  readonly affinityHeader?: string;
 }
 
 /** Called once per exchange, after the client's response has ended or failed. */
@@ -111,6 +110,10 @@ export function createExchangeOwner(
   deps: OwnerDeps,
 ): ExchangeOwner {
   const { backends: pool, metrics } = deps;
+  const affinity = {
+    on: options.affinity !== false,
+    header: options.affinityHeader,
+  };
   const forwarding: ForwardingDeps = {
     pool,
     metrics,
@@ -209,28 +212,20 @@ export function createExchangeOwner(
     ex: Exchange,
     body: Buffer | undefined,
   ) => {
-    const plan = planDispatch(pool, ex.route, ex.path, ex.model, req.headers);
+    const plan = planDispatch(pool, ex, req.headers, affinity);
     delete req.headers[BACKEND_HEADER];
     if (plan.kind === "refuse") {
       reject(res, ex, plan.status, plan.message, plan.reason);
       return;
     }
     if (plan.kind === "forward") {
-      const first = plan.backends[0] as Backend;
-      sendToBackend(forwarding, req, res, ex, body, first, {
-        mayRetry: plan.retry && canResend(req, body),
-      });
+      sendPlanned(forwarding, req, res, ex, body, plan);
       return;
     }
-    const fanOptions = {
+    answerFromAll(req, res, ex, pool, body, plan, {
       readTimeoutMs: 10_000,
       idleTimeoutMs: options.upstreamTimeoutMs,
-    };
-    const answer =
-      plan.kind === "merge"
-        ? answerMerged(req, res, ex, pool, plan.read, fanOptions)
-        : fanOut(req, res, ex, pool, body, fanOptions);
-    answer.catch((error: unknown) => failInternally(res, ex, error));
+    }).catch((error: unknown) => failInternally(res, ex, error));
   };
 
   const admitAndForward = async (
@@ -346,6 +341,7 @@ export function createExchangeOwner(
       release: undefined,
       abort: undefined,
       backend: undefined,
+      conversation: undefined,
       json: undefined,
     };
     exchanges.set(req, ex);

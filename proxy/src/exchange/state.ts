@@ -35,6 +35,8 @@ export interface Exchange {
     { model: string; endpoint: string; backend: string } | undefined;
   /** The backend the exchange went to (the last one, after a retry); undefined when none was chosen. */
   backend: Backend | undefined;
+  /** The conversation it belongs to, when backend affinity applies (dispatch.ts). */
+  conversation: string | undefined;
   requestBytes: number;
   responseBytes: number;
   status: number | undefined;

@@ -147,6 +147,24 @@ describe("routing", () => {
     ).toEqual(["b"]);
   });
 
+  it("puts a conversation's last backend first while it holds the model loaded", () => {
+    const a = backend("a", {
+      models: ["m:latest"],
+      loaded: ["m:latest"],
+      inFlight: 3,
+    });
+    const b = backend("b", { models: ["m:latest"], loaded: ["m:latest"] });
+    const request = { model: "m:latest", nowMs: NOW, turn: 0 };
+    expect(names(rankBackends([a, b], { ...request, preferred: a }))).toEqual([
+      "a",
+      "b",
+    ]);
+    const unloaded = backend("c", { models: ["m:latest"] });
+    expect(
+      names(rankBackends([unloaded, b], { ...request, preferred: unloaded })),
+    ).toEqual(["b", "c"]);
+  });
+
   it("retries elsewhere: excluded backends are not candidates", () => {
     const a = backend("a", { models: ["m:latest"] });
     const b = backend("b", { models: ["m:latest"] });
