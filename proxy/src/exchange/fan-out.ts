@@ -265,7 +265,8 @@ export async function fanOut(
         ? { backend, status }
         : { backend, status: 500, error };
     } catch (error) {
-      pool.failed(backend, "connect");
+      // The client leaving aborts every backend's request: that says nothing about the backends.
+      if (!abort.signal.aborted) pool.failed(backend, "connect");
       return { backend, status: 502, error: reasonOf(error) };
     }
   };

@@ -222,6 +222,10 @@ export function createExchangeOwner(
       sendPlanned(forwarding, req, res, ex, body, plan);
       return;
     }
+    // In flight on every backend at once: no one backend to name.
+    const { modelLabel: model, route } = ex;
+    ex.inFlightLabels = { model, endpoint: route.endpoint, backend: "" };
+    metrics.inFlight.inc(ex.inFlightLabels);
     answerFromAll(req, res, ex, pool, body, plan, {
       readTimeoutMs: 10_000,
       idleTimeoutMs: options.upstreamTimeoutMs,
