@@ -14,6 +14,7 @@ import {
   inject,
   it,
 } from "vitest";
+import { scrape, sumOf } from "../helpers/metrics.ts";
 import { waitFor } from "../helpers/wait-for.ts";
 import {
   expectedValue,
@@ -155,9 +156,7 @@ describe.skipIf(images.unavailable !== undefined)(
             // The proxy labels metrics only with models Ollama lists: wait until its poll has both.
             await waitFor(
               async () =>
-                /^ollama_models_available ([2-9]|\d\d)/m.test(
-                  await (await fetch(`${proxyUrl}/metrics`)).text(),
-                ),
+                sumOf(await scrape(proxyUrl), "ollama_models_available") >= 2,
               { timeoutMs: 30_000, intervalMs: 500, message: "models listed" },
             );
         });

@@ -1,16 +1,9 @@
 import { describe, expect, it } from "vitest";
 import { loadConfig, loadSettings } from "@proxy/config.ts";
 import { ConfigError } from "@proxy/settings.ts";
+import { configProblems } from "../helpers/config-problems.ts";
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+const problems = configProblems;
 
 describe("loadConfig", () => {
   it("has the documented defaults", () => {

@@ -8,6 +8,7 @@ import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import { isModelKeySpelling, resolveAlias } from "../models/aliases.ts";
 import { createPricer, type Pricer } from "../models/pricing.ts";
+import { MODEL_MANAGEMENT_OPS } from "../upstream/routes.ts";
 import type { Op } from "../upstream/types.ts";
 import {
   loadAliases,
@@ -77,12 +78,7 @@ export const ADMIN_TOKEN_CLIENT = "analytics-token";
  * account (sign it out for everyone, show it): admin keys only.
  */
 export const ADMIN_OPS: ReadonlySet<Op> = new Set([
-  "pull",
-  "push",
-  "create",
-  "copy",
-  "delete",
-  "blob",
+  ...MODEL_MANAGEMENT_OPS,
   "me",
   "signout",
 ]);

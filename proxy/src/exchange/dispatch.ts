@@ -7,6 +7,7 @@ import type { Backend, BackendPool } from "../backends/pool.ts";
 import type { MergedRead } from "../backends/merge.ts";
 import { normalizeModel } from "../models/model-names.ts";
 import { conversationKey } from "../upstream/conversation.ts";
+import { MODEL_MANAGEMENT_OPS } from "../upstream/routes.ts";
 import type { Route } from "../upstream/types.ts";
 
 export type Dispatch =
@@ -26,15 +27,6 @@ export type Dispatch =
       readonly reason: string;
       readonly message: string;
     };
-
-const MANAGEMENT = new Set([
-  "pull",
-  "push",
-  "create",
-  "copy",
-  "delete",
-  "blob",
-]);
 
 function mergedRead(route: Route): MergedRead | undefined {
   switch (route.op) {
@@ -81,7 +73,7 @@ export function planDispatch(
     return { kind: "forward", backends: pool.backends, retry: false };
   const read = mergedRead(route);
   if (read) return { kind: "merge", read };
-  if (MANAGEMENT.has(route.op)) return { kind: "fan_out" };
+  if (MODEL_MANAGEMENT_OPS.has(route.op)) return { kind: "fan_out" };
   const model = modelOf(route, request.path, request.model);
   const header = affinity.header ? headers[affinity.header] : undefined;
   const conversation = affinity.on

@@ -93,6 +93,16 @@ const EXACT = new Map<string, Route>(
   ]),
 );
 
+/** Routes that change what models Ollama has, or move them (reference/ollama-api.md §8). */
+export const MODEL_MANAGEMENT_OPS: ReadonlySet<Op> = new Set([
+  "pull",
+  "push",
+  "create",
+  "copy",
+  "delete",
+  "blob",
+]);
+
 /** Endpoints that generate tokens (their responses are parsed for counts). */
 export const INFERENCE_ENDPOINTS: readonly string[] = [...EXACT.values()]
   .filter((route) => route.inference)

@@ -296,6 +296,40 @@ describe("several backends", () => {
           }) === 1,
         { timeoutMs: 5000, message: "the first poll did not end" },
       );
+      // A reset before any response byte: the request is sent to the other backend, the client sees a 200.
+      right.setFault({ name: "abrupt-close", times: 1 });
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(`${slow.url}/api/generate`, {
+          method: "POST",
+          body: JSON.stringify({
+            model: "qwen3:0.6b",
+            prompt: "hi",
+            stream: false,
+          }),
+        });
+        await response.text();
+        expect(response.status).toBe(200);
+      }
+      expect(
+        sumOf(await scrape(slow.url), "ollama_proxy_backend_retries_total", {
+          backend: "c",
+          reason: "reset",
+        }),
+      ).toBe(1);
+
+      // c answers once more (so that both hold the model again for this proxy), then dies: only the traffic
+      // can tell this proxy.
+      const pinned = await fetch(`${slow.url}/api/generate`, {
+        method: "POST",
+        headers: { "X-Ollama-Backend": "c" },
+        body: JSON.stringify({
+          model: "qwen3:0.6b",
+          prompt: "hi",
+          stream: false,
+        }),
+      });
+      expect(pinned.status).toBe(200);
+      await pinned.text();
       await right.close();
       const results = await Promise.all(
         Array.from({ length: 6 }, async () => {

@@ -23,6 +23,8 @@ describe("misconfiguration", () => {
     [{ UPSTREAM_TIMEOUT_MS: "-1" }, "UPSTREAM_TIMEOUT_MS"],
     [{ LOG_LEVEL: "verbose" }, "LOG_LEVEL"],
     [{ TRUSTED_PROXIES: "not-an-ip" }, "TRUSTED_PROXIES"],
+    [{ OLLAMA_BACKENDS: "gpu1=ftp://gpu1.lan" }, "OLLAMA_BACKENDS"],
+    [{ BACKEND_AFFINITY: "sometimes" }, "BACKEND_AFFINITY"],
   ])("exits 2 with one line naming the variable (%j)", (env, name) => {
     const result = run(env);
     expect(result.status).toBe(2);
@@ -32,6 +34,22 @@ describe("misconfiguration", () => {
       new RegExp(`^ollama-proxy: invalid setting ${name}=`),
     );
     expect(result.stdout).toBe("");
+  });
+
+  it("names each bad OLLAMA_BACKENDS entry", () => {
+    const result = run({
+      OLLAMA_BACKENDS: "a=http://a:1,a=http://b:1,c=gopher://c",
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split("\n");
+    expect(lines).toEqual([
+      expect.stringContaining(
+        'entry "a=http://b:1": the name "a" is used twice',
+      ) as unknown,
+      expect.stringContaining(
+        'entry "c=gopher://c": "gopher://c" is not an http(s) URL',
+      ) as unknown,
+    ]);
   });
 
   it("names the port when it is already taken", async () => {

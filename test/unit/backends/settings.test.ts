@@ -1,17 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { parseBackends } from "@proxy/backends/settings.ts";
 import { loadConfig } from "@proxy/config.ts";
-import { ConfigError } from "@proxy/settings.ts";
-
-function configProblems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+import { configProblems } from "../../helpers/config-problems.ts";
 
 describe("OLLAMA_BACKENDS", () => {
   it("reads names, URLs, weights and caps", () => {

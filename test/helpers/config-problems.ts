@@ -1,0 +1,13 @@
+// The problems loadConfig reports for an environment (one line per bad variable), or none.
+import { loadConfig } from "@proxy/config.ts";
+import { ConfigError } from "@proxy/settings.ts";
+
+export function configProblems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return [...error.problems];
+    throw error;
+  }
+  return [];
+}
