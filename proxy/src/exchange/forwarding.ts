@@ -160,6 +160,9 @@ export function sendToBackend(
   if (ex.inFlightLabels) metrics.inFlight.dec(ex.inFlightLabels);
   if (ex.backend) pool.done(ex.backend);
   ex.backend = backend;
+  // Which server answered, for the client's own debugging (one backend: nothing to say, nothing added).
+  if (pool.several && !res.headersSent)
+    res.setHeader("X-Ollama-Backend", backend.name);
   pool.sent(backend);
   ex.inFlightLabels = {
     model: ex.modelLabel,

@@ -141,6 +141,12 @@ describe("several backends", () => {
     expect(b.stats.completedGenerations).toBe(before);
     for (const id of ids)
       expect(await proxy.recordFor(id)).toMatchObject({ backend: "a" });
+    const response = await fetch(`${proxy.url}/api/generate`, {
+      method: "POST",
+      body: JSON.stringify({ model: "llama3.2", prompt: "hi", stream: false }),
+    });
+    await response.text();
+    expect(response.headers.get("x-ollama-backend")).toBe("a");
   });
 
   it("merges tags, ps, /v1/models and version like one Ollama", async () => {
