@@ -39,8 +39,9 @@ describe("several backends", () => {
     path: string,
     body: unknown,
     headers: Record<string, string> = {},
+    via: ProxyProcess = proxy,
   ) => {
-    const response = await fetch(`${proxy.url}${path}`, {
+    const response = await fetch(`${via.url}${path}`, {
       method: "POST",
       headers: { "content-type": "application/json", ...headers },
       body: JSON.stringify(body),
@@ -51,8 +52,12 @@ describe("several backends", () => {
       text: await response.text(),
     };
   };
-  const generate = (model: string, headers: Record<string, string> = {}) =>
-    post("/api/generate", { model, prompt: "hi", stream: false }, headers);
+  const generate = (
+    model: string,
+    headers: Record<string, string> = {},
+    via: ProxyProcess = proxy,
+  ) =>
+    post("/api/generate", { model, prompt: "hi", stream: false }, headers, via);
   const healthy = async (backend: string) =>
     sumOf(await scrape(proxy.url), "ollama_proxy_backend_healthy", {
       backend,
@@ -304,18 +309,8 @@ describe("several backends", () => {
       );
       // A reset before any response byte: the request is sent to the other backend, the client sees a 200.
       right.setFault({ name: "abrupt-close", times: 1 });
-      for (let i = 0; i < 4; i++) {
-        const response = await fetch(`${slow.url}/api/generate`, {
-          method: "POST",
-          body: JSON.stringify({
-            model: "qwen3:0.6b",
-            prompt: "hi",
-            stream: false,
-          }),
-        });
-        await response.text();
-        expect(response.status).toBe(200);
-      }
+      for (let i = 0; i < 4; i++)
+        expect((await generate("qwen3:0.6b", {}, slow)).status).toBe(200);
       expect(
         sumOf(await scrape(slow.url), "ollama_proxy_backend_retries_total", {
           backend: "c",
@@ -325,34 +320,13 @@ describe("several backends", () => {
 
       // c answers once more (so that both hold the model again for this proxy), then dies: only the traffic
       // can tell this proxy.
-      const pinned = await fetch(`${slow.url}/api/generate`, {
-        method: "POST",
-        headers: { "X-Ollama-Backend": "c" },
-        body: JSON.stringify({
-          model: "qwen3:0.6b",
-          prompt: "hi",
-          stream: false,
-        }),
-      });
-      expect(pinned.status).toBe(200);
-      await pinned.text();
+      expect(
+        (await generate("qwen3:0.6b", { "X-Ollama-Backend": "c" }, slow))
+          .status,
+      ).toBe(200);
       await right.close();
       const results = await Promise.all(
-        Array.from({ length: 6 }, async () => {
-          const response = await fetch(`${slow.url}/api/generate`, {
-            method: "POST",
-            body: JSON.stringify({
-              model: "qwen3:0.6b",
-              prompt: "hi",
-              stream: false,
-            }),
-          });
-          await response.text();
-          return {
-            status: response.status,
-            id: response.headers.get("x-request-id") ?? "",
-          };
-        }),
+        Array.from({ length: 6 }, () => generate("qwen3:0.6b", {}, slow)),
       );
       expect(results.map((r) => r.status)).toEqual(Array(6).fill(200));
       for (const r of results)
