@@ -289,7 +289,7 @@ describe("several backends", () => {
     expect(await proxy.recordFor(fresh.id)).toMatchObject({ backend: "b" });
   });
 
-  it("retries once elsewhere a request whose backend refused it before any byte", async () => {
+  it("retries once elsewhere a request whose backend reset or refused it before any byte", async () => {
     // A second proxy that polls rarely, in front of two fresh backends with the same model (none loaded):
     // only the traffic can tell it that one died, and ties alternate between them.
     const left = await createEmulator({ models: [QWEN] });
