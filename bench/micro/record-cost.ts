@@ -2,6 +2,7 @@
 // (recordExchange), the analytics record (recorder.record: redaction, category, JSON line) and each piece alone.
 //   node bench/micro/record-cost.ts
 import { Registry } from "prom-client";
+import { benchSummary } from "./exchange-summary.ts";
 import { time as timeEach } from "./timing.ts";
 import pino from "pino";
 import { loadConfig } from "../../proxy/src/config.ts";
@@ -69,32 +70,13 @@ function summary(path: string, body: object, tokens: number): ExchangeSummary {
     ),
   );
   tap.end();
-  return {
-    requestId: "3f0c1c8e-1111-4222-8333-944455556666",
+  return benchSummary({
     route,
-    path: route.endpoint,
-    method: "POST",
-    startedAtMs: Date.now(),
-    durationSeconds: 0.012,
-    ttftSeconds: 0.002,
-    status: 200,
-    statusLabel: "200",
-    outcome: "ok",
-    error: undefined,
-    rejectReason: undefined,
     request,
-    model: "bench-fast:latest",
-    modelLabel: "bench-fast:latest",
-    backend: "default",
-    serverAddress: "127.0.0.1",
-    serverPort: 11435,
+    ttftSeconds: 0.002,
     tap: tap.result(),
-    requestBytes: 120,
     responseBytes: 4000,
-    clientIp: "127.0.0.1",
-    userAgent: "wrk",
-    client: "",
-  };
+  });
 }
 const chat = summary(
   "/api/chat",

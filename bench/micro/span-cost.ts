@@ -14,6 +14,7 @@ import { loadTracingSettings } from "../../proxy/src/tracing/settings.ts";
 import type { ExchangeSummary } from "../../proxy/src/exchange/outcome.ts";
 import { describeRequest } from "../../proxy/src/upstream/request.ts";
 import { matchRoute } from "../../proxy/src/upstream/routes.ts";
+import { benchSummary } from "./exchange-summary.ts";
 import { time as timeEach } from "./timing.ts";
 
 const settings = loadTracingSettings({
@@ -54,28 +55,13 @@ const request = describeRequest(
 );
 function exchange(withTimings: boolean): ExchangeSummary {
   const ids = starter.begin({}, route);
-  return {
-    requestId: "3f0c1c8e-1111-4222-8333-944455556666",
+  return benchSummary({
     traceId: ids.traceId,
     spanId: ids.spanId,
     traceSampled: true,
     route,
-    path: route.endpoint,
-    method: "POST",
-    startedAtMs: Date.now() - 12,
-    durationSeconds: 0.012,
-    ttftSeconds: undefined,
-    status: 200,
-    statusLabel: "200",
-    outcome: "ok",
-    error: undefined,
-    rejectReason: undefined,
     request,
-    model: "bench-fast:latest",
-    modelLabel: "bench-fast:latest",
-    backend: "default",
-    serverAddress: "127.0.0.1",
-    serverPort: 11435,
+    startedAtMs: Date.now() - 12,
     tap: {
       framing: "json",
       response: "The sky is blue because of Rayleigh scattering.",
@@ -97,11 +83,7 @@ function exchange(withTimings: boolean): ExchangeSummary {
       parseErrors: 0,
     },
     requestBytes: 90,
-    responseBytes: 400,
-    clientIp: "127.0.0.1",
-    userAgent: "wrk",
-    client: "",
-  };
+  });
 }
 
 const withPhases = exchange(true);

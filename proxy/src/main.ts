@@ -216,7 +216,6 @@ async function main(): Promise<void> {
   const handler = createExchangeOwner(
     {
       upstreamTimeoutMs: config.upstreamTimeoutMs,
-      affinity: config.affinity.on,
       affinityHeader: config.affinity.header,
       maxBodyBytes: config.maxBodyBytes,
       injectStreamUsage: config.injectStreamUsage,

@@ -45,19 +45,23 @@ export interface Backend {
   readonly state: BackendState;
 }
 
+/** Why no backend can take a request: the client's answer and the rejection reason. */
+export interface Refusal {
+  readonly ok: false;
+  readonly status: number;
+  readonly reason: string;
+  readonly message: string;
+}
+
 export type Choice =
-  | { readonly ok: true; readonly backends: readonly Backend[] }
-  | {
-      readonly ok: false;
-      readonly status: number;
-      readonly reason: string;
-      readonly message: string;
-    };
+  { readonly ok: true; readonly backends: readonly Backend[] } | Refusal;
 
 export interface BackendPool {
   readonly backends: readonly Backend[];
   /** More than one backend: routing, merged lists and fan-out apply. */
   readonly several: boolean;
+  /** Conversation affinity applies (BACKEND_AFFINITY and several backends): requests carry a conversation key. */
+  readonly affinity: boolean;
   /**
    * The backends to try for a request, best first (`model` normalised; "" when it names none). With a
    * conversation key, the backend of its last turn comes first while it holds the model loaded.
@@ -68,7 +72,7 @@ export interface BackendPool {
     conversation?: string,
   ): Choice;
   /** The backend a request names in X-Ollama-Backend: undefined when it names none, an error when unknown. */
-  namedIn(headers: IncomingHttpHeaders): Backend | Choice | undefined;
+  namedIn(headers: IncomingHttpHeaders): Backend | Refusal | undefined;
   /** Backends taking traffic now. */
   healthy(): Backend[];
   /** Whether the backend had `model` loaded at `atMs` (its /api/ps polls): no model load in that request. */
@@ -193,6 +197,7 @@ export function createBackendPool(
   return {
     backends,
     several: backends.length > 1,
+    affinity: affinity !== undefined,
     choose,
     namedIn(headers) {
       const raw = headers[BACKEND_HEADER];

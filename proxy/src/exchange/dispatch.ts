@@ -60,14 +60,11 @@ export function planDispatch(
   pool: BackendPool,
   request: DispatchRequest,
   headers: IncomingHttpHeaders,
-  affinity: { readonly on: boolean; readonly header: string | undefined },
+  affinityHeader: string | undefined,
 ): Dispatch {
   const { route } = request;
   const named = pool.namedIn(headers);
-  if (named && "ok" in named) {
-    if (named.ok) throw new Error("namedIn returns a backend or a refusal");
-    return { kind: "refuse", ...named };
-  }
+  if (named && "ok" in named) return { kind: "refuse", ...named };
   if (named) return { kind: "forward", backends: [named], retry: false };
   if (!pool.several)
     return { kind: "forward", backends: pool.backends, retry: false };
@@ -75,8 +72,8 @@ export function planDispatch(
   if (read) return { kind: "merge", read };
   if (MODEL_MANAGEMENT_OPS.has(route.op)) return { kind: "fan_out" };
   const model = modelOf(route, request.path, request.model);
-  const header = affinity.header ? headers[affinity.header] : undefined;
-  const conversation = affinity.on
+  const header = affinityHeader ? headers[affinityHeader] : undefined;
+  const conversation = pool.affinity
     ? conversationKey(
         route,
         request.json,

@@ -11,6 +11,7 @@ import {
 import { mergeReads, type MergedRead } from "../backends/merge.ts";
 import type { Backend, BackendPool } from "../backends/pool.ts";
 import { sendError } from "../errors.ts";
+import { upstreamErrorReason } from "../http/transport.ts";
 import { canResend, type Dispatch } from "./dispatch.ts";
 import type { Exchange } from "./state.ts";
 
@@ -265,8 +266,10 @@ export async function fanOut(
         ? { backend, status }
         : { backend, status: 500, error };
     } catch (error) {
-      // The client leaving aborts every backend's request: that says nothing about the backends.
-      if (!abort.signal.aborted) pool.failed(backend, "connect");
+      // Judged as forwarding judges a failure; the client leaving aborts every request and says nothing.
+      const reason = upstreamErrorReason(error as NodeJS.ErrnoException, false);
+      if (!abort.signal.aborted && reason !== "other")
+        pool.failed(backend, reason);
       return { backend, status: 502, error: reasonOf(error) };
     }
   };

@@ -51,8 +51,7 @@ export interface OwnerOptions {
   readonly clientHeader: string | undefined;
   /** Idle time allowed between upstream bytes, named in the 504 the client gets. */
   readonly upstreamTimeoutMs: number;
-  /** BACKEND_AFFINITY (default on) and AFFINITY_HEADER (lower case): a conversation's turns on one backend. */
-  readonly affinity?: boolean;
+  /** AFFINITY_HEADER (lower case): the header naming a conversation, for backend affinity (the pool's). */
   readonly affinityHeader?: string;
 }
 
@@ -110,10 +109,6 @@ export function createExchangeOwner(
   deps: OwnerDeps,
 ): ExchangeOwner {
   const { backends: pool, metrics } = deps;
-  const affinity = {
-    on: options.affinity !== false,
-    header: options.affinityHeader,
-  };
   const forwarding: ForwardingDeps = {
     pool,
     metrics,
@@ -212,7 +207,7 @@ export function createExchangeOwner(
     ex: Exchange,
     body: Buffer | undefined,
   ) => {
-    const plan = planDispatch(pool, ex, req.headers, affinity);
+    const plan = planDispatch(pool, ex, req.headers, options.affinityHeader);
     delete req.headers[BACKEND_HEADER];
     if (plan.kind === "refuse") {
       reject(res, ex, plan.status, plan.message, plan.reason);

@@ -406,6 +406,17 @@ describe("traces through the analytics thread (records to Loki)", () => {
     await emulator?.close();
   });
 
+  /** The record Loki received for a request. */
+  const lokiRecordFor = (requestId: string) =>
+    waitFor(
+      () =>
+        loki
+          .entries()
+          .map((entry) => entry.parsed as Record<string, unknown>)
+          .find((parsed) => parsed?.request_id === requestId),
+      { timeoutMs: 10_000 },
+    );
+
   it("exports the span the record names, under the client's parent", async () => {
     const { requestId } = await chat(
       proxy,
@@ -418,14 +429,7 @@ describe("traces through the analytics thread (records to Loki)", () => {
       parentSpanId: PARENT_ID,
       name: "chat llama3.2",
     });
-    const record = await waitFor(
-      () =>
-        loki
-          .entries()
-          .map((entry) => entry.parsed as Record<string, unknown>)
-          .find((parsed) => parsed?.request_id === requestId),
-      { timeoutMs: 10_000 },
-    );
+    const record = await lokiRecordFor(requestId);
     expect(record).toMatchObject({ trace_id: TRACE_ID, span_id: span.spanId });
   });
 
@@ -435,14 +439,7 @@ describe("traces through the analytics thread (records to Loki)", () => {
       { model: "llama3.2", messages: [{ role: "user", content: "hi" }] },
       { traceparent: `00-${TRACE_ID.replace("4", "5")}-${PARENT_ID}-00` },
     );
-    const record = await waitFor(
-      () =>
-        loki
-          .entries()
-          .map((entry) => entry.parsed as Record<string, unknown>)
-          .find((parsed) => parsed?.request_id === requestId),
-      { timeoutMs: 10_000 },
-    );
+    const record = await lokiRecordFor(requestId);
     expect(record?.trace_id).toBe(TRACE_ID.replace("4", "5"));
     await new Promise((resolve) => setTimeout(resolve, 500));
     expect(spanOf(otlp, requestId)).toBeUndefined();
