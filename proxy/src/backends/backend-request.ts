@@ -29,6 +29,9 @@ const HOP_BY_HOP = [
   "host",
 ];
 
+/** The backend sent nothing for `idleTimeoutMs`: a timeout for its health, unlike a plain failure. */
+export class BackendIdleTimeout extends Error {}
+
 /** Resolves with the backend's response (body unread); rejects when connecting or sending fails. */
 export function requestBackend(
   backend: Backend,
@@ -52,7 +55,7 @@ export function requestBackend(
     if (request.idleTimeoutMs > 0)
       req.setTimeout(request.idleTimeoutMs, () =>
         req.destroy(
-          new Error(
+          new BackendIdleTimeout(
             `no bytes from ${backend.name} for ${request.idleTimeoutMs} ms`,
           ),
         ),

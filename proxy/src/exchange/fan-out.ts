@@ -5,6 +5,7 @@
 import type { IncomingMessage, ServerResponse } from "node:http";
 import { createInterface } from "node:readline";
 import {
+  BackendIdleTimeout,
   readBackendBody,
   requestBackend,
 } from "../backends/backend-request.ts";
@@ -267,7 +268,10 @@ export async function fanOut(
         : { backend, status: 500, error };
     } catch (error) {
       // Judged as forwarding judges a failure; the client leaving aborts every request and says nothing.
-      const reason = upstreamErrorReason(error as NodeJS.ErrnoException, false);
+      const reason = upstreamErrorReason(
+        error as NodeJS.ErrnoException,
+        error instanceof BackendIdleTimeout,
+      );
       if (!abort.signal.aborted && reason !== "other")
         pool.failed(backend, reason);
       return { backend, status: 502, error: reasonOf(error) };
