@@ -29,15 +29,15 @@ describe("tempo/tempo.yaml", () => {
     );
   });
 
-  it("serves queries on the port Grafana's Tempo datasource and the healthcheck use", () => {
+  it("serves queries on the port Grafana's Tempo datasource and the published port use", () => {
     const port = Number(at(tempo, "server", "http_listen_port"));
     expect(port).toBe(3200);
     const list = at(datasources, "datasources") as Tree[];
     const ds = list.find((d) => d.type === "tempo");
     expect(ds).toMatchObject({ uid: "tempo", url: `http://tempo:${port}` });
-    expect(
-      JSON.stringify(at(compose, "services", "tempo", "healthcheck")),
-    ).toContain(`http://127.0.0.1:${port}/ready`);
+    expect(at(compose, "services", "tempo", "ports")).toEqual([
+      `127.0.0.1:\${TEMPO_PORT:-3200}:${port}`,
+    ]);
   });
 
   it("keeps blocks and the WAL on the tempo-data volume, for TEMPO_RETENTION", () => {

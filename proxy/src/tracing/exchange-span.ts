@@ -118,7 +118,9 @@ export function planSpan(
     attributes["gen_ai.operation.name"] = operation;
     if (request.model !== undefined)
       attributes["gen_ai.request.model"] = request.model;
-    const responseModel = tap?.model ?? summary.model;
+    // The model the answer names, else (a body without one) the one asked for, if it answered at all.
+    const responseModel =
+      tap?.model ?? (failure === undefined ? summary.model : "");
     if (responseModel !== "")
       attributes["gen_ai.response.model"] = responseModel;
     const params = request.params;

@@ -20,12 +20,12 @@ const OPTIONS: SpanOptions = {
   redact: (text) => text.replaceAll(/\S+@\S+/g, "[email]"),
 };
 
-/** The summary of `method path` with `body`, answered by a recorded transcript. */
+/** The summary of `method path` with `body`, answered by a recorded transcript (a file) or by these bytes. */
 function exchange(
   method: string,
   path: string,
   body: Record<string, unknown>,
-  file: string,
+  file: string | Buffer,
   contentType: string,
   status = 200,
 ) {
@@ -37,7 +37,7 @@ function exchange(
     maxJsonBytes: 1 << 20,
     onFirstOutput: () => undefined,
   });
-  tap.push(transcript(file));
+  tap.push(typeof file === "string" ? transcript(file) : file);
   tap.end();
   const result = tap.result();
   const request = describeRequest(route, body, 1000);
@@ -212,6 +212,24 @@ describe("span plans from transcripts", () => {
     );
     expect(plan.name).toBe("GET /api/tags");
     expect(plan.attributes["gen_ai.operation.name"]).toBeUndefined();
+  });
+
+  it("names no response model when Ollama answered with an error", () => {
+    const plan = planSpan(
+      exchange(
+        "POST",
+        "/api/chat",
+        { model: "nosuchmodel", messages: [{ role: "user", content: "hi" }] },
+        Buffer.from('{"error":"model \'nosuchmodel\' not found"}'),
+        JSON_CT,
+        404,
+      ),
+      Date.now(),
+      OPTIONS,
+    );
+    expect(plan.attributes["gen_ai.request.model"]).toBe("nosuchmodel");
+    expect(plan.attributes["error.type"]).toBe("404");
+    expect(plan.attributes).not.toHaveProperty("gen_ai.response.model");
   });
 
   it("names no server for a request refused before any backend was chosen", () => {
