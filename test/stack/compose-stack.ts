@@ -1,4 +1,4 @@
-// The stack under test: compose.yaml + compose.test.yaml (+ compose.offline.yaml on stand-in images) brought up
+// The stack under test: compose.yaml + compose.test.yaml (+ compose.no-<service>.yaml for an image missing) brought up
 // by testcontainers' DockerComposeEnvironment, waiting on every healthcheck. Owns the compose project: down()
 // removes its containers, networks and volumes, also when `up` itself failed; serviceLogs() is what a failing
 // run prints.
@@ -7,6 +7,7 @@ import { execFile } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import { promisify } from "node:util";
 import { DockerComposeEnvironment, Wait } from "testcontainers";
+import { waitFor } from "../helpers/wait-for.ts";
 
 const exec = promisify(execFile);
 export const REPO_ROOT = fileURLToPath(new URL("../..", import.meta.url));
@@ -22,8 +23,8 @@ export type Service =
   | "node-exporter";
 
 export interface StackOptions {
-  /** Stand-in images: add test/stack/compose.offline.yaml (no Grafana). */
-  offline: boolean;
+  /** Services whose image cannot be had (no stand-in, no registry): test/stack/compose.no-<service>.yaml each. */
+  without: readonly ImageOnlyService[];
   /** Two Ollamas: add compose.backends.yaml, under a project of its own. */
   backends?: boolean;
 }
@@ -73,12 +74,35 @@ const HTTP_PORT = {
   tempo: 3200,
 };
 
-export function composeFiles(offline: boolean, backends = false): string[] {
+/** The services that have no local stand-in: they run only with their real image. */
+export type ImageOnlyService = "grafana" | "tempo";
+
+const IMAGE_ONLY: Record<ImageOnlyService, string> = {
+  grafana: "grafana/grafana",
+  tempo: "grafana/tempo",
+};
+
+/** Which image-only services cannot run, from global-setup's answer (image name → where it came from). */
+export function missingServices(
+  images: Readonly<Record<string, string>>,
+): ImageOnlyService[] {
+  return (Object.keys(IMAGE_ONLY) as ImageOnlyService[]).filter((service) => {
+    const found = Object.entries(images).find(([image]) =>
+      image.startsWith(`${IMAGE_ONLY[service]}:`),
+    );
+    return found === undefined || found[1] === "missing";
+  });
+}
+
+export function composeFiles(
+  without: readonly ImageOnlyService[],
+  backends = false,
+): string[] {
   return [
     "compose.yaml",
     "compose.test.yaml",
     ...(backends ? ["compose.backends.yaml"] : []),
-    ...(offline ? ["test/stack/compose.offline.yaml"] : []),
+    ...without.map((service) => `test/stack/compose.no-${service}.yaml`),
   ];
 }
 
@@ -105,7 +129,7 @@ function ensureGeneratedSecrets(): void {
 /** The stack, not started yet: up() builds the proxy image and waits until every service reports healthy. */
 export function createStack(options: StackOptions): Stack {
   ensureGeneratedSecrets();
-  const files = composeFiles(options.offline, options.backends);
+  const files = composeFiles(options.without, options.backends);
   const project = options.backends ? `${PROJECT}-backends` : PROJECT;
   const composeArgs = (args: string[]) => [
     "compose",
@@ -161,6 +185,9 @@ export function createStack(options: StackOptions): Stack {
         // Ryuk (the reaper container) would have to be pulled; down() does its job.
         .withAutoCleanup(false)
         .withDefaultWaitStrategy(Wait.forHealthCheck())
+        // Tempo's distroless image has no healthcheck (and no shell for a port check): its start is seen in its
+        // log, its readiness below.
+        .withWaitStrategy("tempo-1", Wait.forLogMessage("Tempo started"))
         .withStartupTimeout(180_000);
       try {
         try {
@@ -181,6 +208,21 @@ export function createStack(options: StackOptions): Stack {
         });
       } finally {
         await removeReplaced(before, await builtImageIds());
+      }
+      // Spans exported before Tempo's ingester joins its ring (~15 s) are dropped: the traffic waits for /ready.
+      const running = await compose([
+        "ps",
+        "--services",
+        "--status",
+        "running",
+      ]);
+      if (running.split("\n").includes("tempo")) {
+        const ready = `${await this.url("tempo")}/ready`;
+        await waitFor(
+          async () =>
+            (await fetch(ready).catch(() => undefined))?.status === 200,
+          { timeoutMs: 120_000, intervalMs: 1000, message: "Tempo /ready" },
+        );
       }
     },
     async url(service) {

@@ -24,7 +24,12 @@ import {
   type Models,
   type Observed,
 } from "./cases.ts";
-import { createStack, REPO_ROOT, type Stack } from "./compose-stack.ts";
+import {
+  createStack,
+  missingServices,
+  REPO_ROOT,
+  type Stack,
+} from "./compose-stack.ts";
 import {
   createGrafanaClient,
   dashboardFiles,
@@ -41,21 +46,13 @@ import { startTraffic } from "./traffic.ts";
 
 const images = inject("stack");
 const offline = images.offline;
-const grafanaImage = Object.entries(images.images).find(([image]) =>
-  image.startsWith("grafana/grafana"),
-);
-const grafanaSkip =
-  grafanaImage === undefined || grafanaImage[1] === "missing"
-    ? "skipped offline: no Grafana image and no registry to pull it (there is no Grafana stand-in)"
-    : undefined;
-
-const tempoImage = Object.entries(images.images).find(([image]) =>
-  image.startsWith("grafana/tempo"),
-);
-const tempoSkip =
-  tempoImage === undefined || tempoImage[1] === "missing"
-    ? "skipped offline: no Tempo image and no registry to pull it (there is no Tempo stand-in)"
-    : undefined;
+const without = missingServices(images.images);
+const grafanaSkip = without.includes("grafana")
+  ? "skipped offline: no Grafana image and no registry to pull it (there is no Grafana stand-in)"
+  : undefined;
+const tempoSkip = without.includes("tempo")
+  ? "skipped offline: no Tempo image and no registry to pull it (there is no Tempo stand-in)"
+  : undefined;
 
 const cases = loadCases(path.join(REPO_ROOT, "test/stack/cases"));
 /** The dashboards whose every panel query must return data (issue 4: overview and prompt analytics). */
@@ -68,7 +65,7 @@ const LOKI_OUTAGE_MS = 30_000;
 describe.skipIf(images.unavailable !== undefined)(
   `stack on ${offline ? "local stand-in images (offline)" : "real images"}`,
   () => {
-    const stack: Stack = createStack({ offline });
+    const stack: Stack = createStack({ without });
     const startedAtMs = Date.now();
     let failed = false;
     let proxyUrl = "";
