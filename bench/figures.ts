@@ -58,8 +58,8 @@ export interface StreamFigures {
   readonly chunksPerStream: number;
   readonly linesPerStream: number;
   readonly cpuPercent: Summary;
-  /** The target's CPU time per forwarded chunk (token), in µs. */
-  readonly cpuUsPerChunk: Summary;
+  /** The target's CPU time per Ollama chunk (one token, one NDJSON line) of the stream, in µs. */
+  readonly cpuUsPerToken: Summary;
   readonly upstreamCpuPercent: Summary;
   readonly loadCpuPercent: Summary;
   readonly otherCpuPercent: Summary;
@@ -87,7 +87,7 @@ export interface PacedFigures {
   readonly chunksPerStream: Summary;
   readonly rssMaxMb: Summary;
   readonly cpuPercent: Summary;
-  readonly cpuUsPerChunk: Summary;
+  readonly cpuUsPerToken: Summary;
   readonly upstreamCpuPercent: Summary;
   readonly loadCpuPercent: Summary;
   readonly otherCpuPercent: Summary;

@@ -245,10 +245,11 @@ export async function runStream(ctx: RunContext): Promise<StreamResult> {
       chunksPerStream,
       linesPerStream: summarize(check?.lines ?? []).median,
       cpuPercent: pick(list, (r) => r.target.cpuPercent),
-      cpuUsPerChunk: pick(
+      // Per Ollama chunk (a token, one NDJSON line), not per read the client saw: how a proxy's writes
+      // coalesce into reads varies by target and by run, the work per token does not.
+      cpuUsPerToken: pick(
         list,
-        (r) =>
-          (r.target.cpuSeconds / (r.result.requests * chunksPerStream)) * 1e6,
+        (r) => (r.target.cpuSeconds / (r.result.requests * (tokens + 1))) * 1e6,
       ),
       upstreamCpuPercent: pick(list, (r) => r.upstream.cpuPercent),
       loadCpuPercent: pick(list, (r) => r.loadCpuPercent),
@@ -322,7 +323,7 @@ export async function runPaced(ctx: RunContext): Promise<PacedResult[]> {
         chunksPerStream: pick(results, (r) => r.chunksPerStream.p50),
         rssMaxMb: pick(list, (r) => r.target.rssMaxMb),
         cpuPercent: pick(list, (r) => r.target.cpuPercent),
-        cpuUsPerChunk: pick(
+        cpuUsPerToken: pick(
           list,
           (r) =>
             (r.target.cpuSeconds /

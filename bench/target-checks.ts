@@ -88,19 +88,19 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
     }
     const bare = stream.targets.passthrough;
     if (bare) {
-      const r = proxy.cpuUsPerChunk.median / bare.cpuUsPerChunk.median;
+      const r = proxy.cpuUsPerToken.median / bare.cpuUsPerToken.median;
       checks.push({
         target:
-          "2 · CPU per streamed chunk ≤ 1.15× bare http-proxy-3 (issue 13)",
+          "2 · CPU per streamed token ≤ 1.15× bare http-proxy-3 (issue 13)",
         measured: `${num(r, 2)}×`,
         holds: Number.isFinite(r) ? r <= 1.15 : undefined,
       });
     }
     const traced = stream.targets["proxy-traced"];
     if (traced) {
-      const r = traced.cpuUsPerChunk.median / proxy.cpuUsPerChunk.median;
+      const r = traced.cpuUsPerToken.median / proxy.cpuUsPerToken.median;
       checks.push({
-        target: "2 · tracing on: CPU per streamed chunk ≤ 1.10× off (issue 14)",
+        target: "2 · tracing on: CPU per streamed token ≤ 1.10× off (issue 14)",
         measured: `${num(r, 2)}×`,
         holds: Number.isFinite(r) ? r <= 1.1 : undefined,
       });
