@@ -244,12 +244,17 @@ describe.skipIf(images.unavailable !== undefined)(
     describe("Tempo", () => {
       const tempoIt = it.skipIf(tempoSkip !== undefined);
       tempoIt(
-        `has the trace of a request, and its record carries the same id${tempoSkip ? ` (${tempoSkip})` : ""}`,
+        `has a chat's trace with Ollama's phases, by id and by TraceQL, and its record carries the same id${tempoSkip ? ` (${tempoSkip})` : ""}`,
         async () => {
+          // A native chat that Ollama answered: its trace has Ollama's timing phases.
           const withTrace = [...recordsById.values()].find(
-            (record) => typeof record.trace_id === "string",
+            (record) =>
+              typeof record.trace_id === "string" &&
+              record.endpoint === "/api/chat" &&
+              record.outcome === "ok" &&
+              typeof record.eval_ms === "number",
           );
-          expect(withTrace, "a record with a trace_id").toBeDefined();
+          expect(withTrace, "a chat record with a trace_id").toBeDefined();
           const traceId = String(withTrace!.trace_id);
           expect(traceId).toMatch(/^[0-9a-f]{32}$/);
           const tempoUrl = await stack.url("tempo");
@@ -270,6 +275,33 @@ describe.skipIf(images.unavailable !== undefined)(
           ).toString("base64");
           expect(trace).toContain(spanIdBase64);
           expect(trace).toContain(String(withTrace!.request_id));
+          // Named for the model asked for, which the client may have sent with or without ":latest".
+          const asked = String(
+            withTrace!.model_requested ?? withTrace!.model,
+          ).replace(/:latest$/, "");
+          expect(trace).toContain(`"chat ${asked}`);
+          for (const phase of ["ollama prompt_eval", "ollama eval"])
+            expect(trace, phase).toContain(`"${phase}"`);
+
+          // Searchable by its attributes (TraceQL), as Grafana's Tempo search and the README's recipes use them.
+          const q = `{span.ollama_proxy.request_id="${String(withTrace!.request_id)}"}`;
+          const found = await waitFor(
+            async () => {
+              const response = await fetch(
+                `${tempoUrl}/api/search?q=${encodeURIComponent(q)}`,
+              );
+              if (!response.ok) return undefined;
+              const body = (await response.json()) as {
+                traces?: Array<{ traceID: string }>;
+              };
+              return body.traces?.length ? body.traces : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 1000, message: "TraceQL search" },
+          );
+          // Tempo drops the leading zeros of the ids it lists.
+          expect(found.map((t) => t.traceID.padStart(32, "0"))).toEqual([
+            traceId,
+          ]);
         },
       );
     });
