@@ -7,17 +7,10 @@ import {
   loadAccessConfig,
 } from "@proxy/access/access-config.ts";
 import { hashKey } from "@proxy/access/keys.ts";
-import { ConfigError } from "@proxy/settings.ts";
+import { configProblems } from "../../helpers/config-problems.ts";
 
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadAccessConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return [...error.problems];
-    throw error;
-  }
-  return [];
-}
+const problems = (env: Record<string, string>) =>
+  configProblems(env, loadAccessConfig);
 
 describe("loadAccessConfig", () => {
   let dir: string;
