@@ -69,15 +69,19 @@ describe("a management fan-out's failures", () => {
           UPSTREAM_TIMEOUT_MS: "300",
         });
         const via = proxy;
-        const counted = async (name: string) =>
-          sumOf(await scrape(via.url), name, { backend: "bad", reason });
-        await waitFor(
-          async () =>
-            sumOf(await scrape(via.url), "ollama_proxy_backend_healthy", {
-              backend: "bad",
-            }) === 1,
-          { timeoutMs: 5000, message: "the first poll did not end" },
-        );
+        const ejections = async () =>
+          sumOf(await scrape(via.url), "ollama_proxy_backend_ejections_total", {
+            backend: "bad",
+            reason,
+          });
+        const badHealthy = async () =>
+          sumOf(await scrape(via.url), "ollama_proxy_backend_healthy", {
+            backend: "bad",
+          });
+        await waitFor(async () => (await badHealthy()) === 1, {
+          timeoutMs: 5000,
+          message: "the first poll did not end",
+        });
         const copy = async (n: number) => {
           const response = await fetch(`${via.url}/api/copy`, {
             method: "POST",
@@ -96,20 +100,12 @@ describe("a management fan-out's failures", () => {
           expect(answer.text).toContain("failed on bad");
           expect(answer.text).toContain("it succeeded on good");
         }
-        expect(await counted("ollama_proxy_backend_ejections_total")).toBe(0);
-        expect(
-          sumOf(await scrape(via.url), "ollama_proxy_backend_healthy", {
-            backend: "bad",
-          }),
-        ).toBe(1);
+        expect(await ejections()).toBe(0);
+        expect(await badHealthy()).toBe(1);
 
         await copy(3);
-        expect(await counted("ollama_proxy_backend_ejections_total")).toBe(1);
-        expect(
-          sumOf(await scrape(via.url), "ollama_proxy_backend_healthy", {
-            backend: "bad",
-          }),
-        ).toBe(0);
+        expect(await ejections()).toBe(1);
+        expect(await badHealthy()).toBe(0);
         // Out of the rotation, it is no longer asked: the next copy succeeds on the good backend alone.
         expect((await copy(4)).status).toBe(200);
       } finally {
