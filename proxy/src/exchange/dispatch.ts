@@ -14,8 +14,11 @@ export type Dispatch =
   | {
       readonly kind: "forward";
       readonly backends: readonly Backend[];
-      /** A failure before the response may be retried on another backend that has the model. */
-      readonly retry: boolean;
+      /**
+       * The model the backends were chosen for, when a failure before the response may be retried on another
+       * backend that has it ("" for a request that names none).
+       */
+      readonly retryFor?: string;
       /** The request's conversation (backend affinity): the backend that serves it is remembered for it. */
       readonly conversation?: string;
     }
@@ -65,9 +68,8 @@ export function planDispatch(
   const { route } = request;
   const named = pool.namedIn(headers);
   if (named && "ok" in named) return { kind: "refuse", ...named };
-  if (named) return { kind: "forward", backends: [named], retry: false };
-  if (!pool.several)
-    return { kind: "forward", backends: pool.backends, retry: false };
+  if (named) return { kind: "forward", backends: [named] };
+  if (!pool.several) return { kind: "forward", backends: pool.backends };
   const read = mergedRead(route);
   if (read) return { kind: "merge", read };
   if (MODEL_MANAGEMENT_OPS.has(route.op)) return { kind: "fan_out" };
@@ -93,7 +95,7 @@ export function planDispatch(
   return {
     kind: "forward",
     backends: choice.backends,
-    retry: true,
+    retryFor: model,
     conversation,
   };
 }

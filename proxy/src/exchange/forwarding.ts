@@ -138,8 +138,9 @@ export interface ForwardingDeps {
 }
 
 /**
- * Sends the exchange to `backend` through its transport. With `mayRetry`, a failure to connect, a reset or a
- * timeout before any response byte moves the exchange once to the next backend that has its model.
+ * Sends the exchange to `backend` through its transport. With `retryFor`, a failure to connect, a reset or a
+ * timeout before any response byte moves the exchange once to the next backend that has that model — the one
+ * dispatch chose by, which for `/v1/models/{model}` is the path's, not the body's.
  */
 export function sendToBackend(
   deps: ForwardingDeps,
@@ -148,7 +149,7 @@ export function sendToBackend(
   ex: Exchange,
   body: Buffer | undefined,
   backend: Backend,
-  { mayRetry }: { mayRetry: boolean },
+  { retryFor }: { retryFor?: string },
 ): void {
   const { pool, metrics } = deps;
   if (!body && !ex.backend) {
@@ -171,8 +172,9 @@ export function sendToBackend(
   };
   metrics.inFlight.inc(ex.inFlightLabels);
   const retried = (failure: UpstreamFailure) => {
-    if (!mayRetry || failure.reason === "other" || res.destroyed) return false;
-    const next = pool.choose(ex.model, new Set([backend]));
+    if (retryFor === undefined || failure.reason === "other" || res.destroyed)
+      return false;
+    const next = pool.choose(retryFor, new Set([backend]));
     const other = next.ok ? next.backends[0] : undefined;
     if (!other) return false;
     metrics.backendRetries.inc({
@@ -188,7 +190,7 @@ export function sendToBackend(
       },
       "retrying on another backend",
     );
-    sendToBackend(deps, req, res, ex, body, other, { mayRetry: false });
+    sendToBackend(deps, req, res, ex, body, other, {});
     return true;
   };
   const rewrites =
@@ -218,6 +220,6 @@ export function sendPlanned(
   ex.conversation = plan.conversation;
   const first = plan.backends[0] as Backend;
   sendToBackend(deps, req, res, ex, body, first, {
-    mayRetry: plan.retry && canResend(req, body),
+    retryFor: canResend(req, body) ? plan.retryFor : undefined,
   });
 }

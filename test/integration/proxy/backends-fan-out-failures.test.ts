@@ -1,46 +1,15 @@
 // A management request sent to every backend (here /api/copy) judges a backend's failure as forwarding does: a
 // reset or a silent backend counts toward the three-in-a-row streak, and only the third takes it out, under the
 // reason that names the failure. The misbehaving backend answers the proxy's polls, so only the fan-out can fail.
-import http from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   createEmulator,
   type Emulator,
 } from "../../fixtures/ollama-emulator/emulator.ts";
+import { startMisbehavingBackend } from "../../helpers/misbehaving-backend.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
 import { scrape, sumOf } from "../../helpers/metrics.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
-
-type Misbehaviour = "reset" | "silent";
-
-/** Answers the poll like an Ollama with no models; every other request is reset or left unanswered. */
-async function startMisbehavingBackend(mode: Misbehaviour) {
-  const server = http.createServer((req, res) => {
-    const polls: Record<string, unknown> = {
-      "/api/version": { version: "0.33.3" },
-      "/api/tags": { models: [] },
-      "/api/ps": { models: [] },
-    };
-    const answer = polls[req.url ?? ""];
-    if (req.method === "GET" && answer !== undefined) {
-      res.setHeader("content-type", "application/json");
-      res.end(JSON.stringify(answer));
-    } else if (mode === "reset") req.socket.resetAndDestroy();
-    // silent: the request is read and never answered.
-    else req.resume();
-  });
-  await new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve()),
-  );
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    close: () => {
-      server.closeAllConnections();
-      server.close();
-    },
-  };
-}
 
 describe("a management fan-out's failures", () => {
   let good: Emulator;
