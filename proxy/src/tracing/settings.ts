@@ -63,6 +63,12 @@ const Env = z.object({
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT",
   ).default(false),
   OTEL_SEMCONV_STABILITY_OPT_IN: z.string().default(""),
+  OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: positiveInt(
+    "characters of a span attribute's text",
+  ).optional(),
+  OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: positiveInt(
+    "characters of an attribute's text",
+  ).optional(),
 });
 
 export const TRACING_ENV_VARS: readonly string[] = Object.keys(Env.shape);
@@ -83,6 +89,8 @@ export interface TracingSettings {
   readonly captureContent: boolean;
   /** OTEL_SEMCONV_STABILITY_OPT_IN names gen_ai_latest_experimental: emit the newest GenAI names. */
   readonly latestGenAi: boolean;
+  /** Text attributes (and captured content) are cut to this many characters; unset: whole. */
+  readonly attributeValueLengthLimit: number | undefined;
 }
 
 export function loadTracingSettings(env: NodeJS.ProcessEnv): TracingSettings {
@@ -110,5 +118,8 @@ export function loadTracingSettings(env: NodeJS.ProcessEnv): TracingSettings {
     latestGenAi: raw.OTEL_SEMCONV_STABILITY_OPT_IN.split(",")
       .map((value) => value.trim())
       .includes(LATEST_GENAI),
+    attributeValueLengthLimit:
+      raw.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT ??
+      raw.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
   };
 }

@@ -1,16 +1,8 @@
 // Finished exchanges as OpenTelemetry spans, exported over OTLP/HTTP (protobuf) by the SDK's bounded batch
 // processor. Runs where records are built — on the analytics thread when there is one — from the summary alone:
 // the span gets the ids and sampling decision the request thread took at accept (trace-start.ts) and the exact
-// start and end of the exchange. A slow or dead collector costs spans, counted and logged once per outage, never a
-// request's time.
-import {
-  ROOT_CONTEXT,
-  SpanKind,
-  SpanStatusCode,
-  TraceFlags,
-  createTraceState,
-  trace,
-} from "@opentelemetry/api";
+// start and end of the exchange (finished-spans.ts). A slow or dead collector costs spans, counted and logged once
+// per outage, never a request's time.
 import { ExportResultCode, type ExportResult } from "@opentelemetry/core";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-proto";
 import {
@@ -20,11 +12,8 @@ import {
   resourceFromAttributes,
 } from "@opentelemetry/resources";
 import {
-  AlwaysOnSampler,
   BatchSpanProcessor,
   RandomIdGenerator,
-  TracerProvider,
-  type IdGenerator,
   type ReadableSpan,
   type SpanExporter,
   type SpanProcessor,
@@ -35,6 +24,7 @@ import { redactorFrom } from "../records/recorder.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import { planSpan, spanKindOf, type SpanOptions } from "./exchange-span.ts";
+import { finishedSpans, type SpanSource } from "./finished-spans.ts";
 import type { TracingSettings } from "./settings.ts";
 
 export interface SpanExport {
@@ -75,18 +65,6 @@ export interface SpanExportDeps {
   readonly exporter?: SpanExporter;
 }
 
-/** The SDK draws ids itself; the exchange's span must have the ones its record and exemplar already carry. */
-class PresetIds implements IdGenerator {
-  next: { traceId: string; spanId: string } | undefined;
-  private readonly random = new RandomIdGenerator();
-  generateTraceId(): string {
-    return this.next?.traceId ?? this.random.generateTraceId();
-  }
-  generateSpanId(): string {
-    return this.next?.spanId ?? this.random.generateSpanId();
-  }
-}
-
 /**
  * Counts what the batch processor loses. It keeps sampled spans in a queue of `maxQueueSize` and drops what
  * arrives when it is full, without telling anyone; the same rule is applied here to count those drops, and the
@@ -96,7 +74,7 @@ function countedExport(
   inner: SpanExporter,
   settings: TracingSettings,
   deps: SpanExportDeps,
-): SpanProcessor {
+): Omit<SpanProcessor, "onStart"> {
   let queued = 0;
   let failing = false;
   const endpoint = settings.endpoint;
@@ -140,7 +118,6 @@ function countedExport(
     exportTimeoutMillis: settings.exportTimeoutMs,
   });
   return {
-    onStart: (span, context) => processor.onStart(span, context),
     onEnd(span) {
       if (queued >= settings.maxQueueSize)
         deps.metrics.spansDropped.inc({ reason: "queue_full" });
@@ -165,17 +142,18 @@ export function createSpanExport(
       }),
     )
     .merge(detectResources({ detectors: [envDetector] }));
-  const ids = new PresetIds();
-  const provider = new TracerProvider({
+  const processor = countedExport(
+    deps.exporter ?? new OTLPTraceExporter(),
+    settings,
+    deps,
+  );
+  const ids = new RandomIdGenerator();
+  const source: SpanSource = {
     resource,
-    idGenerator: ids,
-    // Sampled at accept, on the request thread: only those spans come here.
-    sampler: new AlwaysOnSampler(),
-    spanProcessors: [
-      countedExport(deps.exporter ?? new OTLPTraceExporter(), settings, deps),
-    ],
-  });
-  const tracer = provider.getTracer("ollama-proxy", deps.version);
+    scope: { name: "ollama-proxy", version: deps.version },
+    spanId: () => ids.generateSpanId(),
+    valueLengthLimit: settings.attributeValueLengthLimit,
+  };
   const options: SpanOptions = {
     ...spanOptions,
     latestGenAi: settings.latestGenAi,
@@ -186,53 +164,21 @@ export function createSpanExport(
     finish(summary) {
       const { traceId, spanId } = summary;
       if (!summary.traceSampled || !traceId || !spanId) return;
-      const parent = summary.traceParentId
-        ? trace.setSpanContext(ROOT_CONTEXT, {
-            traceId,
-            spanId: summary.traceParentId,
-            traceFlags: TraceFlags.SAMPLED,
-            isRemote: true,
-            ...(summary.traceState && {
-              traceState: createTraceState(summary.traceState),
-            }),
-          })
-        : ROOT_CONTEXT;
       const endMs = summary.startedAtMs + summary.durationSeconds * 1000;
       const plan = planSpan(summary, endMs, options);
-      ids.next = { traceId, spanId };
-      let span;
-      try {
-        span = tracer.startSpan(
-          plan.name,
-          {
-            kind: spanKindOf(summary.route),
-            startTime: summary.startedAtMs,
-            attributes: plan.attributes,
-          },
-          parent,
-        );
-      } finally {
-        ids.next = undefined;
-      }
-      for (const event of plan.events)
-        span.addEvent(event.name, event.attributes, event.atMs);
-      if (plan.error !== undefined)
-        span.setStatus({ code: SpanStatusCode.ERROR, message: plan.error });
-      const context = trace.setSpan(ROOT_CONTEXT, span);
-      for (const phase of plan.phases)
-        tracer
-          .startSpan(
-            phase.name,
-            { kind: SpanKind.INTERNAL, startTime: phase.startMs },
-            context,
-          )
-          .end(phase.endMs);
-      span.end(endMs);
+      for (const span of finishedSpans(
+        { ...summary, traceId, spanId },
+        plan,
+        spanKindOf(summary.route),
+        endMs,
+        source,
+      ))
+        processor.onEnd(span);
     },
-    forceFlush: () => provider.forceFlush(),
+    forceFlush: () => processor.forceFlush(),
     async shutdown(timeoutMs) {
       await Promise.race([
-        provider.shutdown().catch(() => undefined),
+        processor.shutdown().catch(() => undefined),
         new Promise((resolve) => setTimeout(resolve, timeoutMs).unref()),
       ]);
     },

@@ -40,6 +40,7 @@ describe("tracing settings", () => {
       captureContent: false,
       latestGenAi: false,
       serviceName: "ollama-proxy",
+      attributeValueLengthLimit: undefined,
     });
     expect(
       loadTracingSettings({
@@ -53,6 +54,19 @@ describe("tracing settings", () => {
     });
   });
 
+  it("cuts text to the span limit, else the general attribute limit", () => {
+    expect(
+      loadTracingSettings({ OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: "4096" })
+        .attributeValueLengthLimit,
+    ).toBe(4096);
+    expect(
+      loadTracingSettings({
+        OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT: "4096",
+        OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT: "256",
+      }).attributeValueLengthLimit,
+    ).toBe(256);
+  });
+
   it.each([
     ["OTEL_EXPORTER_OTLP_ENDPOINT", "tempo:4318"],
     ["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "ftp://x/v1/traces"],
@@ -61,6 +75,7 @@ describe("tracing settings", () => {
     ["OTEL_TRACES_SAMPLER_ARG", "1.5"],
     ["OTEL_BSP_MAX_QUEUE_SIZE", "0"],
     ["OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", "maybe"],
+    ["OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT", "-1"],
   ])("refuses %s=%s, naming it", (name, value) => {
     let error: unknown;
     try {
