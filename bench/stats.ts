@@ -47,3 +47,21 @@ export function spreadPercent(summary: Summary): number {
     ? 0
     : ((summary.max - summary.min) / Math.abs(summary.median)) * 100;
 }
+
+/**
+ * The median over repetitions of `combine(a, b)` taken within each repetition (the two targets measured minutes
+ * apart at most, on the same machine state): a side-by-side difference that a slow repetition, which slows both,
+ * does not move as it moves the difference of the two medians. NaN when no repetition has both.
+ */
+export function pairedMedian(
+  a: Summary,
+  b: Summary,
+  combine: (a: number, b: number) => number,
+): number {
+  const paired: number[] = [];
+  for (let i = 0; i < Math.min(a.values.length, b.values.length); i++) {
+    const value = combine(a.values[i] as number, b.values[i] as number);
+    if (Number.isFinite(value)) paired.push(value);
+  }
+  return percentile(paired, 50);
+}
