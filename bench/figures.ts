@@ -49,6 +49,11 @@ export interface SmallResult {
   readonly method: string;
   readonly connections: readonly [number, number];
   readonly targets: PerTarget<SmallFigures>;
+  /**
+   * Tracing on minus off, in ms of p50 at one connection, per pair of back-to-back latency runs (their order
+   * alternating); absent unless both proxies ran.
+   */
+  readonly tracingAddedP50Ms?: Summary;
 }
 
 export interface StreamFigures {

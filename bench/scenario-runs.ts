@@ -24,6 +24,7 @@ import {
   type Plan,
 } from "./scenarios.ts";
 import { summarize, type Summary } from "./stats.ts";
+import { tracingPairs } from "./tracing-pairs.ts";
 import type { Job, SequentialResult, StreamsResult } from "./stream-client.ts";
 import type { Stack, Target, TargetName } from "./targets.ts";
 import type { WrkResult } from "./wrk.ts";
@@ -181,11 +182,13 @@ export async function runSmall(ctx: RunContext): Promise<SmallResult[]> {
         ),
       };
     }
+    const tracingAddedP50Ms = await tracingPairs(ctx, endpoint, bodyFile);
     small.push({
       endpoint,
       method,
       connections: plan.small.connections,
       targets,
+      ...(tracingAddedP50Ms && { tracingAddedP50Ms }),
     });
   }
   return small;
