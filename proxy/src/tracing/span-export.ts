@@ -164,9 +164,9 @@ export function createSpanExport(
     captureContent: settings.captureContent,
   };
 
-  // Spans are built a batch at a time rather than as each exchange ends: the analytics thread then answers each
-  // exchange's hand-over as quickly as with tracing off, and the building runs in a burst the request thread
-  // rarely meets (bench/tracing-pairs.ts: the p50 at one connection).
+  // Spans are built a batch at a time rather than as each exchange ends: the analytics thread's work on each
+  // hand-over stays what it is with tracing off, and the building runs as one burst per batch. (On two cores the
+  // thread's work meets the next request; see docs/performance.md for what the p50 pairs measured.)
   let pending: Array<ExchangeSummary & { traceId: string; spanId: string }> =
     [];
   let timer: NodeJS.Timeout | undefined;
