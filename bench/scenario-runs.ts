@@ -27,7 +27,7 @@ import { summarize, type Summary } from "./stats.ts";
 import { tracingPairs } from "./tracing-pairs.ts";
 import type { Job, SequentialResult, StreamsResult } from "./stream-client.ts";
 import type { Stack, Target, TargetName } from "./targets.ts";
-import type { WrkResult } from "./wrk.ts";
+import type { WrkAgainst, WrkResult } from "./wrk.ts";
 
 export interface RunContext {
   readonly plan: Plan;
@@ -41,13 +41,7 @@ export interface RunContext {
     target: Target,
     fn: () => Promise<T>,
   ) => Promise<Measured<T>>;
-  readonly wrk: (
-    target: Target,
-    path: string,
-    connections: number,
-    seconds: number,
-    bodyFile: string | undefined,
-  ) => Promise<WrkResult>;
+  readonly wrk: WrkAgainst;
 }
 
 const CLIENT = fileURLToPath(new URL("./stream-client.ts", import.meta.url));

@@ -3,20 +3,14 @@
 import type { Plan } from "./scenarios.ts";
 import { summarize, type Summary } from "./stats.ts";
 import type { Stack, Target } from "./targets.ts";
-import type { WrkResult } from "./wrk.ts";
+import type { WrkAgainst } from "./wrk.ts";
 
 /** What it needs of the run (scenario-runs.ts's RunContext). */
 export interface PairsContext {
   readonly plan: Plan;
   readonly stack: Stack;
   readonly log: (line: string) => void;
-  readonly wrk: (
-    target: Target,
-    path: string,
-    connections: number,
-    seconds: number,
-    bodyFile: string | undefined,
-  ) => Promise<WrkResult>;
+  readonly wrk: WrkAgainst;
 }
 
 /** Issue 14's side by side: the p50 of tracing on minus off, from back-to-back runs at one connection. */

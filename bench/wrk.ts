@@ -1,6 +1,7 @@
 // Runs wrk (one thread, keep-alive connections) with bench/wrk-report.lua and reads its JSON summary line.
 import { spawn } from "node:child_process";
 import { fileURLToPath } from "node:url";
+import type { Target } from "./targets.ts";
 
 export interface WrkOptions {
   readonly url: string;
@@ -41,6 +42,15 @@ interface WrkJson {
 }
 
 const SCRIPT = fileURLToPath(new URL("./wrk-report.lua", import.meta.url));
+
+/** A wrk run against one target, as the scenarios ask for it (bench/run.ts binds the rest of the options). */
+export type WrkAgainst = (
+  target: Target,
+  path: string,
+  connections: number,
+  seconds: number,
+  bodyFile: string | undefined,
+) => Promise<WrkResult>;
 
 export function runWrk(options: WrkOptions): Promise<WrkResult> {
   const bin = options.bin ?? "wrk";
