@@ -176,16 +176,24 @@ export function createSpanExport(
     const batch = pending;
     pending = [];
     for (const summary of batch) {
-      const endMs = summary.startedAtMs + summary.durationSeconds * 1000;
-      const plan = planSpan(summary, endMs, options);
-      for (const span of finishedSpans(
-        summary,
-        plan,
-        spanKindOf(summary.route),
-        endMs,
-        source,
-      ))
-        processor.onEnd(span);
+      try {
+        const endMs = summary.startedAtMs + summary.durationSeconds * 1000;
+        const plan = planSpan(summary, endMs, options);
+        for (const span of finishedSpans(
+          summary,
+          plan,
+          spanKindOf(summary.route),
+          endMs,
+          source,
+        ))
+          processor.onEnd(span);
+      } catch (error) {
+        // A bug in one exchange's span costs that span, never the batch or the thread (this runs from a timer).
+        deps.logger.error(
+          { err: error, request_id: summary.requestId },
+          "traces: could not build an exchange's spans",
+        );
+      }
     }
   };
 

@@ -139,6 +139,15 @@ describe("exported spans", () => {
     expect(span!.attributes["error.type"]).toBe("404");
   });
 
+  it("survive an exchange whose spans cannot be built: the others of its batch are exported", async () => {
+    const broken = traced({
+      spanId: "1111111111111111",
+      request: undefined as unknown as ExchangeSummary["request"],
+    });
+    const spans = await exported([broken, traced()]);
+    expect(spans.map((s) => s.spanId)).toEqual([SPAN_ID]);
+  });
+
   it("leave out what the request thread did not sample", async () => {
     expect(
       await exported([traced({ traceSampled: false }), summary()]),
