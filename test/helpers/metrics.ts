@@ -1,4 +1,5 @@
 // Reads a Prometheus text exposition into samples, so tests assert on what a scraper would see.
+import { waitFor } from "./wait-for.ts";
 
 export interface Sample {
   readonly name: string;
@@ -46,4 +47,19 @@ export function sumOf(
         Object.entries(labels).every(([k, v]) => s.labels[k] === v),
     )
     .reduce((total, s) => total + s.value, 0);
+}
+
+/**
+ * Waits until the proxy at `baseUrl` has polled `backend` once, whole: its installed and loaded models are what
+ * routing sees (ollama_upstream_up turns 1 only after both lists are read).
+ */
+export async function untilPolled(
+  baseUrl: string,
+  backend: string,
+): Promise<void> {
+  await waitFor(
+    async () =>
+      sumOf(await scrape(baseUrl), "ollama_upstream_up", { backend }) === 1,
+    { timeoutMs: 5000, message: `the first poll of ${backend} did not end` },
+  );
 }

@@ -8,8 +8,7 @@ import {
 } from "../../fixtures/ollama-emulator/emulator.ts";
 import { startMisbehavingBackend } from "../../helpers/misbehaving-backend.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
-import { scrape, sumOf } from "../../helpers/metrics.ts";
-import { waitFor } from "../../helpers/wait-for.ts";
+import { scrape, sumOf, untilPolled } from "../../helpers/metrics.ts";
 
 describe("a management fan-out's failures", () => {
   let good: Emulator;
@@ -47,10 +46,7 @@ describe("a management fan-out's failures", () => {
           sumOf(await scrape(via.url), "ollama_proxy_backend_healthy", {
             backend: "bad",
           });
-        await waitFor(async () => (await badHealthy()) === 1, {
-          timeoutMs: 5000,
-          message: "the first poll did not end",
-        });
+        await untilPolled(via.url, "bad");
         const copy = async (n: number) => {
           const response = await fetch(`${via.url}/api/copy`, {
             method: "POST",

@@ -11,8 +11,7 @@ import {
   type MisbehavingBackend,
 } from "../../helpers/misbehaving-backend.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
-import { scrape, sumOf } from "../../helpers/metrics.ts";
-import { waitFor } from "../../helpers/wait-for.ts";
+import { scrape, sumOf, untilPolled } from "../../helpers/metrics.ts";
 
 const QWEN = "qwen3:0.6b";
 
@@ -38,13 +37,8 @@ describe("a retry before any byte", () => {
       // Only the first poll: the failures are the traffic's to find.
       POLL_INTERVAL_MS: "600000",
     });
-    await waitFor(
-      async () =>
-        sumOf(await scrape(proxy.url), "ollama_models_available", {
-          backend: "bad",
-        }) === 1,
-      { timeoutMs: 5000, message: "the first poll did not end" },
-    );
+    // Its loaded model (/api/ps) too: `bad` must be every request's first choice.
+    await untilPolled(proxy.url, "bad");
   });
   afterAll(async () => {
     await proxy?.stop("SIGKILL");

@@ -10,7 +10,7 @@ import {
   type ModelSpec,
 } from "../../fixtures/ollama-emulator/emulator.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
-import { scrape, sumOf } from "../../helpers/metrics.ts";
+import { scrape, sumOf, untilPolled } from "../../helpers/metrics.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 const fast = { ttftMs: 5, tokensPerSecond: 0, loadMs: 5, replyTokens: 4 };
@@ -300,13 +300,7 @@ describe("several backends", () => {
       POLL_INTERVAL_MS: "600000",
     });
     try {
-      await waitFor(
-        async () =>
-          sumOf(await scrape(slow.url), "ollama_models_available", {
-            backend: "c",
-          }) === 1,
-        { timeoutMs: 5000, message: "the first poll did not end" },
-      );
+      await untilPolled(slow.url, "c");
       // A reset before any response byte: the request is sent to the other backend, the client sees a 200.
       right.setFault({ name: "abrupt-close", times: 1 });
       for (let i = 0; i < 4; i++)
