@@ -84,12 +84,19 @@ function finished(
   };
 }
 
+/** The exchange's span as the request thread drew it (its record and exemplar carry the same ids). */
+export interface SpanIds {
+  readonly traceId: string;
+  readonly spanId: string;
+}
+
 /**
- * The exchange's span and its phases, finished. `summary` carries the ids the request thread drew (and its
- * record and exemplar carry too) and the client's parent, if any; `endMs` is the exchange's end.
+ * The exchange's span and its phases, finished: `ids` for the exchange's span, the client's parent and trace state
+ * from `summary`, if any; `endMs` is the exchange's end.
  */
 export function finishedSpans(
-  summary: ExchangeSummary & { traceId: string; spanId: string },
+  summary: ExchangeSummary,
+  ids: SpanIds,
   plan: SpanPlan,
   kind: SpanKind,
   endMs: number,
@@ -101,8 +108,8 @@ export function finishedSpans(
       : undefined;
   // A span carries its parent's trace state, as the SDK's tracer gives it.
   const context: SpanContext = {
-    traceId: summary.traceId,
-    spanId: summary.spanId,
+    traceId: ids.traceId,
+    spanId: ids.spanId,
     traceFlags: TraceFlags.SAMPLED,
     ...(traceState && { traceState }),
   };

@@ -24,7 +24,11 @@ import { redactorFrom } from "../records/recorder.ts";
 import type { Logger } from "../logger.ts";
 import type { Metrics } from "../metrics/definitions.ts";
 import { planSpan, spanKindOf, type SpanOptions } from "./exchange-span.ts";
-import { finishedSpans, type SpanSource } from "./finished-spans.ts";
+import {
+  finishedSpans,
+  type SpanIds,
+  type SpanSource,
+} from "./finished-spans.ts";
 import type { TracingSettings } from "./settings.ts";
 
 export interface SpanExport {
@@ -151,11 +155,11 @@ export function createSpanExport(
     settings,
     deps,
   );
-  const ids = new RandomIdGenerator();
+  const random = new RandomIdGenerator();
   const source: SpanSource = {
     resource,
     scope: { name: "ollama-proxy", version: deps.version },
-    spanId: () => ids.generateSpanId(),
+    spanId: () => random.generateSpanId(),
     valueLengthLimit: settings.attributeValueLengthLimit,
   };
   const options: SpanOptions = {
@@ -167,20 +171,20 @@ export function createSpanExport(
   // Spans are built a batch at a time rather than as each exchange ends: the analytics thread's work on each
   // hand-over stays what it is with tracing off, and the building runs as one burst per batch. (On two cores the
   // thread's work meets the next request; see docs/performance.md for what the p50 pairs measured.)
-  let pending: Array<ExchangeSummary & { traceId: string; spanId: string }> =
-    [];
+  let pending: Array<{ summary: ExchangeSummary; ids: SpanIds }> = [];
   let timer: NodeJS.Timeout | undefined;
   const build = () => {
     clearTimeout(timer);
     timer = undefined;
     const batch = pending;
     pending = [];
-    for (const summary of batch) {
+    for (const { summary, ids } of batch) {
       try {
         const endMs = summary.startedAtMs + summary.durationSeconds * 1000;
         const plan = planSpan(summary, endMs, options);
         for (const span of finishedSpans(
           summary,
+          ids,
           plan,
           spanKindOf(summary.route),
           endMs,
@@ -201,7 +205,7 @@ export function createSpanExport(
     finish(summary) {
       const { traceId, spanId } = summary;
       if (!summary.traceSampled || !traceId || !spanId) return;
-      pending.push({ ...summary, traceId, spanId });
+      pending.push({ summary, ids: { traceId, spanId } });
       if (pending.length >= BUILD_BATCH) build();
       else timer ??= setTimeout(build, BUILD_DELAY_MS).unref();
     },
