@@ -1,5 +1,12 @@
 // The timer of the in-process microbenchmarks: warm up, then the median of five runs, in µs per call.
 
+function report(name: string, runs: number[], digits: number): void {
+  runs.sort((a, b) => a - b);
+  console.log(
+    `${name.padEnd(52)} ${runs[2]!.toFixed(digits)} µs (min ${runs[0]!.toFixed(digits)})`,
+  );
+}
+
 export function time(
   name: string,
   fn: () => void,
@@ -13,10 +20,7 @@ export function time(
     for (let i = 0; i < n; i++) fn();
     runs.push(((performance.now() - t) * 1000) / n);
   }
-  runs.sort((a, b) => a - b);
-  console.log(
-    `${name.padEnd(52)} ${runs[2]!.toFixed(digits)} µs (min ${runs[0]!.toFixed(digits)})`,
-  );
+  report(name, runs, digits);
 }
 
 /**
@@ -39,8 +43,5 @@ export async function timeSettled(
     await settle();
     runs.push(((performance.now() - t) * 1000) / n);
   }
-  runs.sort((a, b) => a - b);
-  console.log(
-    `${name.padEnd(52)} ${runs[2]!.toFixed(digits)} µs (min ${runs[0]!.toFixed(digits)})`,
-  );
+  report(name, runs, digits);
 }
