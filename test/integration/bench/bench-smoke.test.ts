@@ -31,11 +31,13 @@ const missing = ["wrk", "nginx"].filter((bin) => !onPath(bin, ["/usr/sbin"]));
 
 interface Summary {
   median: number;
+  values: number[];
 }
 interface Results {
   small: Array<{
     endpoint: string;
     targets: Record<string, { requestsPerSecond: Summary; errors: number }>;
+    tracingAddedP50Ms?: Summary;
   }>;
   stream: {
     targets: Record<
@@ -55,7 +57,10 @@ interface Results {
       }
     >;
   }>;
-  plan: { paced: { streamSeconds: number } };
+  plan: {
+    small: { tracingPairs: number };
+    paced: { streamSeconds: number };
+  };
   large: { targets: Record<string, { latencyP50Ms: Summary; failed: number }> };
   setup: {
     records: { shipped: number };
@@ -109,6 +114,11 @@ describe.skipIf(missing.length > 0)(
           expect(figures.requestsPerSecond.median).toBeGreaterThan(0);
           expect(figures.errors).toBe(0);
         }
+        // Tracing's latency cost: one difference per back-to-back pair of the two proxies, each a real p50.
+        const pairs = endpoint.tracingAddedP50Ms?.values ?? [];
+        expect(pairs).toHaveLength(results.plan.small.tracingPairs);
+        for (const difference of pairs)
+          expect(Number.isFinite(difference)).toBe(true);
       }
       const stream = results.stream.targets;
       expect(Object.keys(stream).sort()).toEqual([...TARGETS].sort());
