@@ -2,7 +2,6 @@
 // once), admission, the rewrites, forwarding through the transport, the response tap, and the finish. The
 // finish runs exactly once, whichever of the response's end, the client leaving or a failure comes first, and
 // calls the finish hooks (metrics, the record, …): the one place a new consumer of exchanges plugs in.
-import { randomUUID } from "node:crypto";
 import type {
   IncomingHttpHeaders,
   IncomingMessage,
@@ -29,7 +28,7 @@ import {
 import { planRequestRewrite } from "../upstream/rewrite.ts";
 import { matchRoute, otherRoute } from "../upstream/routes.ts";
 import type { Route } from "../upstream/types.ts";
-import type { Admit } from "./admission.ts";
+import type { Admission, Admit } from "./admission.ts";
 import { planDispatch } from "./dispatch.ts";
 import { answerFromAll } from "./fan-out.ts";
 import { sendPlanned, type ForwardingDeps } from "./forwarding.ts";
@@ -37,6 +36,7 @@ import type { Ending, ExchangeSummary } from "./outcome.ts";
 import { readBody } from "./request-body.ts";
 import {
   headerText,
+  requestIdOf,
   summarize,
   type Exchange,
   type TraceIds,
@@ -93,15 +93,6 @@ export interface ExchangeOwner {
   /** Resolves when no exchange is in flight, or after `timeoutMs`; returns how many were still running. */
   drain(timeoutMs: number): Promise<number>;
   close(): void;
-}
-
-const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
-
-function requestIdOf(req: IncomingMessage): string {
-  const incoming = req.headers["x-request-id"];
-  return typeof incoming === "string" && REQUEST_ID.test(incoming)
-    ? incoming
-    : randomUUID();
 }
 
 export function createExchangeOwner(
@@ -227,54 +218,66 @@ export function createExchangeOwner(
     }).catch((error: unknown) => failInternally(res, ex, error));
   };
 
-  const admitAndForward = async (
+  const proceed = (
+    req: IncomingMessage,
+    res: ServerResponse,
+    ex: Exchange,
+    body: Buffer | undefined,
+    admission: Admission,
+  ) => {
+    if (!admission.ok) {
+      const { status, message, reason, headers } = admission;
+      reject(res, ex, status, message, reason, headers);
+      return;
+    }
+    if (admission.client) ex.client = admission.client;
+    if (ex.finished) {
+      // The client left while it waited: the finish ran with nothing to release, so the grant goes back here.
+      admission.release?.(summaryOf(req, ex));
+      return;
+    }
+    ex.release = admission.release;
+    if (admission.headers)
+      for (const [name, value] of Object.entries(admission.headers))
+        res.setHeader(name, value);
+    if (res.destroyed) return;
+    deps.stripCredentials?.(req.headers);
+    forward(req, res, ex, body);
+  };
+
+  // Synchronous unless the admission has to wait (a limit counted in Redis, the queue): most requests are admitted
+  // at once, and a promise and a microtask each would only add work.
+  const admitAndForward = (
     req: IncomingMessage,
     res: ServerResponse,
     ex: Exchange,
     body: Buffer | undefined,
   ) => {
-    if (deps.admit) {
-      const admission = await deps.admit({
-        req,
-        route: ex.route,
-        request: ex.request,
-        model: normalizeModel(ex.request.model ?? ""),
-        clientIp: ex.clientIp,
-        json: ex.json,
-        // Most admissions never wait; the controller is made for those that do.
-        get signal() {
-          if (!ex.abort) {
-            ex.abort = new AbortController();
-            if (ex.finished) ex.abort.abort();
-          }
-          return ex.abort.signal;
-        },
-      });
-      if (!admission.ok) {
-        reject(
-          res,
-          ex,
-          admission.status,
-          admission.message,
-          admission.reason,
-          admission.headers,
-        );
-        return;
-      }
-      if (admission.client) ex.client = admission.client;
-      if (ex.finished) {
-        // The client left while it waited: the finish ran with nothing to release, so the grant goes back here.
-        admission.release?.(summaryOf(req, ex));
-        return;
-      }
-      ex.release = admission.release;
-      if (admission.headers)
-        for (const [name, value] of Object.entries(admission.headers))
-          res.setHeader(name, value);
-      if (res.destroyed) return;
-      deps.stripCredentials?.(req.headers);
+    if (!deps.admit) {
+      forward(req, res, ex, body);
+      return;
     }
-    forward(req, res, ex, body);
+    const admission = deps.admit({
+      req,
+      route: ex.route,
+      request: ex.request,
+      model: normalizeModel(ex.request.model ?? ""),
+      clientIp: ex.clientIp,
+      json: ex.json,
+      // Most admissions never wait; the controller is made for those that do.
+      get signal() {
+        if (!ex.abort) {
+          ex.abort = new AbortController();
+          if (ex.finished) ex.abort.abort();
+        }
+        return ex.abort.signal;
+      },
+    });
+    if (admission instanceof Promise)
+      admission
+        .then((answer) => proceed(req, res, ex, body, answer))
+        .catch((error: unknown) => failInternally(res, ex, error));
+    else proceed(req, res, ex, body, admission);
   };
 
   const onBody = (
@@ -298,9 +301,7 @@ export function createExchangeOwner(
       req.headers["content-length"] = String(plan.rewrittenLength);
       delete req.headers["transfer-encoding"];
     }
-    admitAndForward(req, res, ex, plan.body).catch((error: unknown) =>
-      failInternally(res, ex, error),
-    );
+    admitAndForward(req, res, ex, plan.body);
   };
 
   const start = (
@@ -373,9 +374,11 @@ export function createExchangeOwner(
         },
       });
     } else {
-      admitAndForward(req, res, ex, undefined).catch((error: unknown) =>
-        failInternally(res, ex, error),
-      );
+      try {
+        admitAndForward(req, res, ex, undefined);
+      } catch (error) {
+        failInternally(res, ex, error);
+      }
     }
   };
 

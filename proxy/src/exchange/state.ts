@@ -1,4 +1,5 @@
 // What the owner knows about one exchange while it is in flight, and the summary it becomes at the finish.
+import { randomUUID } from "node:crypto";
 import type { IncomingMessage } from "node:http";
 import type { Backend } from "../backends/pool.ts";
 import { OTHER_MODEL, type ModelAllowList } from "../metrics/model-label.ts";
@@ -50,6 +51,16 @@ export interface Exchange {
   abort: AbortController | undefined;
   /** The parsed request body, when it is a JSON object. */
   json: Record<string, unknown> | undefined;
+}
+
+const REQUEST_ID = /^[\x21-\x7e]{1,128}$/;
+
+/** The client's X-Request-Id when it is printable ASCII of a sane length, else a new UUID. */
+export function requestIdOf(req: IncomingMessage): string {
+  const incoming = req.headers["x-request-id"];
+  return typeof incoming === "string" && REQUEST_ID.test(incoming)
+    ? incoming
+    : randomUUID();
 }
 
 export function headerText(
