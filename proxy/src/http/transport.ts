@@ -91,6 +91,13 @@ interface InFlight {
   timedOut: boolean;
 }
 
+// http-proxy-3's events are server-wide; each names the request, which carries its own callbacks. Not a WeakMap:
+// a request held by a long-lived table while in flight is promoted to the old generation (docs/performance.md).
+const IN_FLIGHT = Symbol("transport.inFlight");
+type Forwarded = IncomingMessage & { [IN_FLIGHT]?: InFlight };
+const inFlightOf = (req: IncomingMessage): InFlight | undefined =>
+  (req as Forwarded)[IN_FLIGHT];
+
 export function upstreamErrorReason(
   error: NodeJS.ErrnoException,
   timedOut: boolean,
@@ -131,14 +138,12 @@ export function createTransport(options: TransportOptions): Transport {
     xfwd: false,
     preserveHeaderKeyCase: true,
   });
-  // http-proxy-3's events are server-wide; each names the request, which finds its own callbacks here.
-  const inFlight = new WeakMap<IncomingMessage, InFlight>();
 
   proxy.on("proxyReq", (proxyReq, req) => {
     proxyReq.setNoDelay?.(true);
     if (options.idleTimeoutMs > 0) {
       proxyReq.setTimeout(options.idleTimeoutMs, () => {
-        const state = inFlight.get(req);
+        const state = inFlightOf(req);
         if (state) state.timedOut = true;
         proxyReq.destroy(
           new Error(`no bytes from upstream for ${options.idleTimeoutMs} ms`),
@@ -148,7 +153,7 @@ export function createTransport(options: TransportOptions): Transport {
   });
 
   proxy.on("proxyRes", (proxyRes, req, res) => {
-    const state = inFlight.get(req);
+    const state = inFlightOf(req);
     if (!state) return;
     const { callbacks } = state;
     const handling = callbacks.onResponse(
@@ -209,7 +214,7 @@ export function createTransport(options: TransportOptions): Transport {
     req: IncomingMessage,
     res: ServerResponse | Socket,
   ) => {
-    const state = inFlight.get(req);
+    const state = inFlightOf(req);
     if (!state || !("writeHead" in res)) return;
     if (res.destroyed || (req.socket.destroyed && !res.headersSent)) return; // the client left first
     const failure: UpstreamFailure = {
@@ -224,7 +229,7 @@ export function createTransport(options: TransportOptions): Transport {
   return {
     forward(req, res, forwardOptions, callbacks) {
       const { rewrites } = forwardOptions;
-      inFlight.set(req, { callbacks, rewrites, timedOut: false });
+      (req as Forwarded)[IN_FLIGHT] = { callbacks, rewrites, timedOut: false };
       proxy.web(
         req,
         res,
