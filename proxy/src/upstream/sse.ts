@@ -62,9 +62,9 @@ export function createSseSplitter(
   maxTailBytes = 1 << 20,
 ): SseSplitter {
   let tail: Buffer | undefined;
-  let overflowed = false;
-
-  return {
+  // A data property, not a getter: see createByteLineSplitter (ndjson.ts).
+  const splitter: { -readonly [K in keyof SseSplitter]: SseSplitter[K] } = {
+    overflowed: false,
     push(chunk) {
       const bytes = tail ? Buffer.concat([tail, chunk]) : chunk;
       tail = undefined;
@@ -86,7 +86,8 @@ export function createSseSplitter(
         newline = bytes.indexOf(NEWLINE, lineStart);
       }
       if (eventStart < bytes.length) {
-        if (bytes.length - eventStart > maxTailBytes) overflowed = true;
+        if (bytes.length - eventStart > maxTailBytes)
+          splitter.overflowed = true;
         else tail = Buffer.from(bytes.subarray(eventStart));
       }
     },
@@ -97,8 +98,6 @@ export function createSseSplitter(
       onEvent(parseEvent(rest, rest.length));
       return rest;
     },
-    get overflowed() {
-      return overflowed;
-    },
   };
+  return splitter;
 }
