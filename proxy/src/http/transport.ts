@@ -163,7 +163,8 @@ export function createTransport(options: TransportOptions): Transport {
     // http-proxy pipes the body but does not end the client's response when the upstream dies mid-body.
     let atLineStart = true;
     const onCut = () => {
-      if (res.writableEnded) return;
+      // A client that left first ends the upstream response too (http-proxy-3 destroys it): not Ollama's failure.
+      if (res.writableEnded || res.destroyed) return;
       const tail = callbacks.onCutMidBody(atLineStart);
       if (tail && res.headersSent && !res.destroyed) {
         proxyRes.unpipe(res);

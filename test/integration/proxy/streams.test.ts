@@ -2,6 +2,7 @@
 // reader slows Ollama down instead of filling the proxy's memory.
 import http from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { scrape, sumOf } from "../../helpers/metrics.ts";
 import { startProxy } from "../../helpers/proxy-process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 import { normalizeBody, startHarness, type Harness } from "./harness.ts";
@@ -46,6 +47,31 @@ describe("streams", () => {
       { timeoutMs: 2000 },
     );
     expect(harness.emulator.stats.activeGenerations).toBe(0);
+  });
+
+  it("does not count clients that leave mid-stream as Ollama resets", async () => {
+    // Three in a row would take a healthy backend out of the rotation (backends/health.ts).
+    const before = harness.emulator.stats.abortedGenerations;
+    for (let i = 0; i < 3; i++) {
+      const controller = new AbortController();
+      const response = await fetch(`${harness.proxy.url}/api/chat`, {
+        method: "POST",
+        body: JSON.stringify({
+          model: "slow",
+          messages: [{ role: "user", content: "a long story" }],
+        }),
+        signal: controller.signal,
+      });
+      await response.body!.getReader().read();
+      controller.abort();
+      await waitFor(
+        () => harness.emulator.stats.abortedGenerations === before + i + 1,
+        { timeoutMs: 2000 },
+      );
+    }
+    const samples = await scrape(harness.proxy.url);
+    expect(sumOf(samples, "ollama_proxy_upstream_errors_total")).toBe(0);
+    expect(sumOf(samples, "ollama_proxy_backend_ejections_total")).toBe(0);
   });
 
   it("carries 200 concurrent streams intact", async () => {
