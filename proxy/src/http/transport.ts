@@ -166,7 +166,7 @@ export function createTransport(options: TransportOptions): Transport {
       // A client that left first ends the upstream response too (http-proxy-3 destroys it): not Ollama's failure.
       if (res.writableEnded || res.destroyed) return;
       const tail = callbacks.onCutMidBody(atLineStart);
-      if (tail && res.headersSent && !res.destroyed) {
+      if (tail && res.headersSent) {
         proxyRes.unpipe(res);
         res.end(tail);
       } else res.destroy();

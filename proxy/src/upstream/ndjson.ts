@@ -22,9 +22,9 @@ export function createByteLineSplitter(
   // A data property, not a getter: an object literal with its own getter becomes a dictionary object whose accessor
   // sits in the old generation and keeps the young getter, its closure and the tap it reaches alive until the next
   // full GC — 8 KB promoted per stream (docs/performance.md; test/unit/upstream/fast-objects.test.ts).
-  const splitter: { -readonly [K in keyof LineSplitter]: LineSplitter[K] } = {
+  const splitter = {
     overflowed: false,
-    push(chunk) {
+    push(chunk: Buffer): void {
       const bytes = tail ? Buffer.concat([tail, chunk]) : chunk;
       tail = undefined;
       let start = 0;
@@ -42,7 +42,7 @@ export function createByteLineSplitter(
         }
       }
     },
-    end() {
+    end(): void {
       const rest = tail;
       tail = undefined;
       if (rest) onLine(rest, 0, rest.length);

@@ -63,9 +63,9 @@ export function createSseSplitter(
 ): SseSplitter {
   let tail: Buffer | undefined;
   // A data property, not a getter: see createByteLineSplitter (ndjson.ts).
-  const splitter: { -readonly [K in keyof SseSplitter]: SseSplitter[K] } = {
+  const splitter = {
     overflowed: false,
-    push(chunk) {
+    push(chunk: Buffer): void {
       const bytes = tail ? Buffer.concat([tail, chunk]) : chunk;
       tail = undefined;
       let eventStart = 0;
@@ -91,7 +91,7 @@ export function createSseSplitter(
         else tail = Buffer.from(bytes.subarray(eventStart));
       }
     },
-    end() {
+    end(): Buffer | undefined {
       const rest = tail;
       tail = undefined;
       if (!rest || rest.toString("utf8").trim() === "") return rest;
