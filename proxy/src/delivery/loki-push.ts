@@ -2,20 +2,12 @@
 // No retries, no metrics, no logging here (the shipper owns those).
 // Wire format and status semantics: Loki docs, reference/api.md "Ingest logs" and reference/observability.md §2.3.
 
-export interface LokiEntry {
-  labels: Readonly<Record<string, string>>;
+/** One entry of a push body: its nanosecond timestamp and its line already escaped as a JSON string literal. */
+export interface PushLine {
   /** Unix epoch in nanoseconds, as a decimal string (Loki's JSON push format). */
-  tsNs: string;
-  line: string;
-}
-
-export interface LokiStream {
-  stream: Record<string, string>;
-  values: Array<[string, string]>;
-}
-
-export interface LokiPushPayload {
-  streams: LokiStream[];
+  readonly tsNs: string;
+  /** `JSON.stringify(line)`: each line is escaped once, when the shipper takes it, not again per push attempt. */
+  readonly json: string;
 }
 
 /**
@@ -33,45 +25,39 @@ export function compareNs(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
-function streamKey(labels: Readonly<Record<string, string>>): string {
-  return JSON.stringify(
-    Object.keys(labels)
-      .sort()
-      .map((name) => [name, labels[name]]),
-  );
-}
-
 /**
- * Groups entries by label set (one `streams[]` element per distinct set) and sorts each stream by time; entries
+ * Loki's JSON push body for one label set (the shipper's records all share one), entries sorted by time; entries
  * with equal timestamps keep their input order. Loki accepts unordered writes, but sorted input is cheaper for it.
+ * Joined from the escaped lines rather than JSON.stringify of an object tree, which would escape every line again.
  */
-export function buildPushPayload(
-  entries: readonly LokiEntry[],
-): LokiPushPayload {
-  const byKey = new Map<string, LokiStream>();
-  for (const entry of entries) {
-    const key = streamKey(entry.labels);
-    let stream = byKey.get(key);
-    if (stream === undefined) {
-      stream = { stream: { ...entry.labels }, values: [] };
-      byKey.set(key, stream);
-    }
-    stream.values.push([entry.tsNs, entry.line]);
+export function buildPushBody(
+  labels: Readonly<Record<string, string>>,
+  lines: readonly PushLine[],
+): string {
+  // Array.prototype.sort is stable (ES2019); a batch taken in stream order is usually sorted already.
+  const sorted = lines.every(
+    (line, i) =>
+      i === 0 || compareNs((lines[i - 1] as PushLine).tsNs, line.tsNs) <= 0,
+  )
+    ? lines
+    : [...lines].sort((x, y) => compareNs(x.tsNs, y.tsNs));
+  // One join of flat pieces: a template per entry would make a string per entry only to be copied again.
+  const parts = [`{"streams":[{"stream":${JSON.stringify(labels)},"values":[`];
+  let separator = "";
+  for (const line of sorted) {
+    parts.push(separator, '["', line.tsNs, '",', line.json, "]");
+    separator = ",";
   }
-  const streams = [...byKey.values()];
-  for (const stream of streams) {
-    // Array.prototype.sort is stable (ES2019).
-    stream.values.sort((x, y) => compareNs(x[0], y[0]));
-  }
-  return { streams };
+  parts.push("]}]}");
+  return parts.join("");
 }
 
 /**
- * Bytes one entry adds to the JSON body: the JSON-escaped line, the timestamp and the `["…","…"],` punctuation.
- * Used for the batch byte bound (batchMaxBytes), which is about request size, so it counts escaping.
+ * Bytes one entry adds to the JSON body: the escaped line, the timestamp and the `["…",…],` punctuation. Used for
+ * the batch byte bound (batchMaxBytes), which is about request size, so it counts escaping.
  */
-export function entryPayloadBytes(tsNs: string, line: string): number {
-  return Buffer.byteLength(JSON.stringify(line)) + tsNs.length + 6;
+export function entryPayloadBytes(line: PushLine): number {
+  return Buffer.byteLength(line.json) + line.tsNs.length + 6;
 }
 
 /**

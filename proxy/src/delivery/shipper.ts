@@ -5,11 +5,11 @@ import { setTimeout as wait } from "node:timers/promises";
 import type { Logger } from "pino";
 import type { Metrics } from "../metrics/definitions.ts";
 import {
-  buildPushPayload,
+  buildPushBody,
   entryPayloadBytes,
   parseIgnoredCount,
   timeMsToNs,
-  type LokiEntry,
+  type PushLine,
   type PushOutcome,
 } from "./loki-push.ts";
 import { countDropped, type Outbox, type OutboxEntry } from "./outbox.ts";
@@ -97,10 +97,9 @@ export function pushResultLabel(outcome: PushOutcome): string {
   return `${Math.floor(status / 100)}xx`;
 }
 
-interface Held {
-  entry: OutboxEntry;
-  tsNs: string;
-  bytes: number;
+interface Held extends PushLine {
+  readonly entry: OutboxEntry;
+  readonly bytes: number;
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts; never rejects. */
@@ -129,12 +128,11 @@ export function createShipper(
     drainDeadline !== undefined && Date.now() < drainDeadline;
 
   const toHeld = (entry: OutboxEntry): Held => {
-    const tsNs = timeMsToNs(entry.envelope.timeMs);
-    return {
-      entry,
-      tsNs,
-      bytes: entryPayloadBytes(tsNs, entry.envelope.line),
+    const line = {
+      tsNs: timeMsToNs(entry.envelope.timeMs),
+      json: JSON.stringify(entry.envelope.line),
     };
+    return { ...line, entry, bytes: entryPayloadBytes(line) };
   };
 
   async function dropTooLarge(entries: OutboxEntry[]): Promise<void> {
@@ -207,12 +205,7 @@ export function createShipper(
   async function deliver(batch: Held[]): Promise<boolean> {
     let attempt = 0;
     for (;;) {
-      const entries: LokiEntry[] = batch.map((h) => ({
-        labels: options.labels,
-        tsNs: h.tsNs,
-        line: h.entry.envelope.line,
-      }));
-      const body = JSON.stringify(buildPushPayload(entries));
+      const body = buildPushBody(options.labels, batch);
       const started = performance.now();
       const outcome = await deps.push(body, hardController.signal);
       metrics.lokiPushDuration.observe(

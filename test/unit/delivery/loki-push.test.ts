@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import {
-  buildPushPayload,
+  buildPushBody,
   classifyPushResponse,
   compareNs,
   entryPayloadBytes,
@@ -41,64 +41,59 @@ describe("timestamps", () => {
   });
 });
 
-describe("buildPushPayload", () => {
-  it("groups entries per label set, whatever the label order", () => {
-    const other = { service_name: "ollama-proxy", log_type: "app", env: "dev" };
-    const payload = buildPushPayload([
-      { labels, tsNs: "3", line: "a" },
-      { labels: other, tsNs: "1", line: "b" },
-      {
-        labels: {
-          env: "dev",
-          log_type: "request",
-          service_name: "ollama-proxy",
-        },
-        tsNs: "2",
-        line: "c",
-      },
-    ]);
-    expect(payload.streams).toHaveLength(2);
-    expect(payload.streams[0]?.stream).toEqual(labels);
-    expect(payload.streams[0]?.values).toEqual([
-      ["2", "c"],
-      ["3", "a"],
-    ]);
-    expect(payload.streams[1]).toEqual({ stream: other, values: [["1", "b"]] });
-  });
+describe("buildPushBody", () => {
+  const push = (lines: Array<{ tsNs: string; line: string }>) =>
+    buildPushBody(
+      labels,
+      lines.map(({ tsNs, line }) => ({ tsNs, json: JSON.stringify(line) })),
+    );
+  const parse = (body: string) =>
+    JSON.parse(body) as {
+      streams: Array<{
+        stream: Record<string, string>;
+        values: Array<[string, string]>;
+      }>;
+    };
 
-  it("sorts each stream by time and keeps arrival order for equal timestamps", () => {
-    const payload = buildPushPayload([
-      { labels, tsNs: "1000", line: "late" },
-      { labels, tsNs: "999", line: "early" },
-      { labels, tsNs: "1000", line: "late-2" },
-    ]);
-    expect(payload.streams[0]?.values.map((v) => v[1])).toEqual([
-      "early",
-      "late",
-      "late-2",
-    ]);
-  });
-
-  it("produces the JSON shape of Loki's push API", () => {
-    const body = JSON.parse(
-      JSON.stringify(
-        buildPushPayload([{ labels, tsNs: "1", line: '{"a":1}' }]),
-      ),
-    ) as unknown;
-    expect(body).toEqual({
+  it("produces the JSON shape of Loki's push API: one stream for the label set", () => {
+    expect(parse(push([{ tsNs: "1", line: '{"a":1}' }]))).toEqual({
       streams: [{ stream: labels, values: [["1", '{"a":1}']] }],
     });
   });
 
-  it("counts entry bytes as they appear in the JSON body (escaping included)", () => {
-    const line = '{"prompt":"é"}';
-    expect(entryPayloadBytes("123", line)).toBe(
-      Buffer.byteLength(JSON.stringify(line)) + 3 + 6,
-    );
-    const body = JSON.stringify(
-      buildPushPayload([{ labels, tsNs: "123", line }]),
-    );
-    expect(body).toContain(JSON.stringify(line));
+  it("sorts entries by time, numerically, and keeps arrival order for equal timestamps", () => {
+    const body = push([
+      { tsNs: "1000", line: "late" },
+      { tsNs: "999", line: "early" },
+      { tsNs: "1000", line: "late-2" },
+    ]);
+    expect(parse(body).streams[0]?.values).toEqual([
+      ["999", "early"],
+      ["1000", "late"],
+      ["1000", "late-2"],
+    ]);
+  });
+
+  it("carries every line back exactly, whatever it contains", () => {
+    const line =
+      '{"prompt":"say \\"hi\\"\\n","x":"é 😀 \u2028 \u0001","t":"</script>"}\nsecond\tline';
+    expect(parse(push([{ tsNs: "5", line }])).streams[0]?.values).toEqual([
+      ["5", line],
+    ]);
+  });
+
+  it("counts each entry's bytes as it appears in the body (escaping included)", () => {
+    const first = { tsNs: "123", line: '{"prompt":"é"}' };
+    const second = { tsNs: "1234", line: 'quote " and \\ backslash' };
+    const added =
+      Buffer.byteLength(push([first, second])) -
+      Buffer.byteLength(push([first]));
+    expect(
+      entryPayloadBytes({
+        tsNs: second.tsNs,
+        json: JSON.stringify(second.line),
+      }),
+    ).toBe(added);
   });
 });
 

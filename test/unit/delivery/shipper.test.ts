@@ -2,7 +2,6 @@ import { pino } from "pino";
 import { Registry } from "prom-client";
 import { afterEach, describe, expect, it } from "vitest";
 import type { PushOutcome } from "@proxy/delivery/loki-push.ts";
-import type { LokiPushPayload } from "@proxy/delivery/loki-push.ts";
 import { createMemoryOutbox } from "@proxy/delivery/memory-outbox.ts";
 import type { Outbox } from "@proxy/delivery/outbox.ts";
 import {
@@ -141,7 +140,9 @@ function harness(overrides: Partial<ShipperOptions> = {}): Harness {
       metrics,
       logger,
       push: (body) => {
-        const payload = JSON.parse(body) as LokiPushPayload;
+        const payload = JSON.parse(body) as {
+          streams: Array<{ values: Array<[string, string]> }>;
+        };
         pushes.push({
           atMs: Date.now(),
           lines: payload.streams.flatMap((s) => s.values.map((v) => v[1])),
