@@ -35,15 +35,30 @@ function atCap(state: BackendState): boolean {
   return cap !== undefined && busy(state) >= cap;
 }
 
-function byLoad(
-  states: BackendState[],
-  turn: number,
-  all: readonly BackendState[],
-): BackendState[] {
-  const n = all.length;
-  const position = (state: BackendState) =>
-    (((all.indexOf(state) - turn) % n) + n) % n;
-  return states.sort((a, b) => load(a) - load(b) || position(a) - position(b));
+/**
+ * Where a backend ranks for `model`: 0 healthy with it loaded, 1 healthy with it installed, 2 healthy with models
+ * not known yet, 3 unhealthy with it installed; without a model, 0 healthy and 1 unhealthy. undefined: not a
+ * candidate.
+ */
+function tierOf(
+  state: BackendState,
+  model: string,
+  nowMs: number,
+): number | undefined {
+  const available = isAvailable(state, nowMs);
+  if (model === "") return available ? 0 : 1;
+  if (!available) return state.models?.has(model) ? 3 : undefined;
+  if (isLoaded(state, model)) return 0;
+  if (state.models === undefined) return 2;
+  return state.models.has(model) ? 1 : undefined;
+}
+
+interface Ranked {
+  readonly state: BackendState;
+  readonly tier: number;
+  readonly load: number;
+  /** Its place in the rotation this turn: ties in tier and load go round the backends. */
+  readonly position: number;
 }
 
 export function rankBackends(
@@ -55,19 +70,22 @@ export function rankBackends(
     const only = backends[0] as BackendState;
     return { ok: true, candidates: exclude?.has(only) ? [] : [only] };
   }
-  const open = backends.filter((b) => !exclude?.has(b));
-  const healthy = open.filter((b) => isAvailable(b, nowMs));
-  const tiers: BackendState[][] =
-    model === ""
-      ? [healthy, open.filter((b) => !isAvailable(b, nowMs))]
-      : [
-          healthy.filter((b) => isLoaded(b, model)),
-          healthy.filter((b) => !isLoaded(b, model) && b.models?.has(model)),
-          healthy.filter((b) => b.models === undefined),
-          open.filter((b) => !isAvailable(b, nowMs) && b.models?.has(model)),
-        ];
-  const withModel = tiers.flat();
-  if (withModel.length === 0) {
+  // One pass and one sort: this runs for every request, and tier arrays, filters and a sort per tier cost ~4 KB
+  // of garbage per request at three backends.
+  const n = backends.length;
+  const ranked: Ranked[] = [];
+  let someHaveIt = false;
+  for (let index = 0; index < n; index++) {
+    const state = backends[index] as BackendState;
+    if (exclude?.has(state)) continue;
+    const tier = tierOf(state, model, nowMs);
+    if (tier === undefined) continue;
+    someHaveIt = true;
+    if (atCap(state)) continue;
+    const position = (((index - turn) % n) + n) % n;
+    ranked.push({ state, tier, load: load(state), position });
+  }
+  if (!someHaveIt) {
     // A backend whose models are unknown may have it — unless it is down and cannot say.
     const anyHas =
       model === "" ||
@@ -84,20 +102,17 @@ export function rankBackends(
       message: `model "${model}" not found on any backend, try pulling it first`,
     };
   }
-  const candidates = tiers.flatMap((tier) =>
-    byLoad(
-      tier.filter((b) => !atCap(b)),
-      turn,
-      backends,
-    ),
-  );
-  if (candidates.length === 0)
+  if (ranked.length === 0)
     return {
       ok: false,
       status: 503,
       reason: "backends_busy",
       message: `every backend that has ${model === "" ? "room" : `model "${model}"`} is at its max_concurrent`,
     };
+  ranked.sort(
+    (a, b) => a.tier - b.tier || a.load - b.load || a.position - b.position,
+  );
+  const candidates = ranked.map((r) => r.state);
   // The last turn's backend helps only while it still holds the model (and so the conversation's prompt).
   const { preferred } = request;
   if (

@@ -87,6 +87,17 @@ describe("routing", () => {
     ).toEqual(["b"]);
   });
 
+  it("names a backend once, where it ranks best, when its list of models is not known yet but the model is loaded", () => {
+    const installed = backend("installed", { models: ["m:latest"] });
+    const unknown = backend("unknown", { loaded: ["m:latest"], inFlight: 3 });
+    const ranking = rankBackends([installed, unknown], {
+      model: "m:latest",
+      nowMs: NOW,
+      turn: 0,
+    });
+    expect(names(ranking)).toEqual(["unknown", "installed"]);
+  });
+
   it("keeps unhealthy backends with the model as a last resort", () => {
     const down = backend("down", { models: ["m:latest"], up: false });
     const ok = backend("ok", { models: ["m:latest"], inFlight: 9 });
