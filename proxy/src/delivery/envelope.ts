@@ -7,3 +7,24 @@ export interface RecordEnvelope {
   /** The record's compact JSON, already redacted and truncated. */
   readonly line: string;
 }
+
+/** A record as the outbox keeps it and hands it to the shipper: the line escaped once, ready for a push body. */
+export interface StoredRecord {
+  readonly timeMs: number;
+  readonly requestId: string;
+  /**
+   * `JSON.stringify(line)`, the line as a JSON string literal. From Redis it stays the Buffer the reply carried:
+   * a batch waits up to LOKI_BATCH_WAIT_MS to fill, and lines held as strings that long were most of what the
+   * analytics thread's young generation promoted (docs/performance.md).
+   */
+  readonly json: string | Buffer;
+}
+
+/** The envelope as the outbox stores it. */
+export function toStoredRecord(envelope: RecordEnvelope): StoredRecord {
+  return {
+    timeMs: envelope.timeMs,
+    requestId: envelope.requestId,
+    json: JSON.stringify(envelope.line),
+  };
+}

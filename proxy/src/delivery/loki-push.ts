@@ -6,8 +6,8 @@
 export interface PushLine {
   /** Unix epoch in nanoseconds, as a decimal string (Loki's JSON push format). */
   readonly tsNs: string;
-  /** `JSON.stringify(line)`: each line is escaped once, when the shipper takes it, not again per push attempt. */
-  readonly json: string;
+  /** `JSON.stringify(line)`, as text or as its UTF-8 bytes (StoredRecord.json): copied into the body as it is. */
+  readonly json: string | Buffer;
 }
 
 /**
@@ -28,12 +28,13 @@ export function compareNs(a: string, b: string): number {
 /**
  * Loki's JSON push body for one label set (the shipper's records all share one), entries sorted by time; entries
  * with equal timestamps keep their input order. Loki accepts unordered writes, but sorted input is cheaper for it.
- * Joined from the escaped lines rather than JSON.stringify of an object tree, which would escape every line again.
+ * Written into one Buffer from the escaped lines rather than JSON.stringify of an object tree, which would escape
+ * every line again; lines that are bytes are copied, never decoded.
  */
 export function buildPushBody(
   labels: Readonly<Record<string, string>>,
   lines: readonly PushLine[],
-): string {
+): Buffer {
   // Array.prototype.sort is stable (ES2019); a batch taken in stream order is usually sorted already.
   const sorted = lines.every(
     (line, i) =>
@@ -41,15 +42,27 @@ export function buildPushBody(
   )
     ? lines
     : [...lines].sort((x, y) => compareNs(x.tsNs, y.tsNs));
-  // One join of flat pieces: a template per entry would make a string per entry only to be copied again.
-  const parts = [`{"streams":[{"stream":${JSON.stringify(labels)},"values":[`];
-  let separator = "";
+  const head = `{"streams":[{"stream":${JSON.stringify(labels)},"values":[`;
+  const tail = "]}]}";
+  let size = Buffer.byteLength(head) + tail.length;
+  for (const line of sorted) size += entryPayloadBytes(line);
+  // entryPayloadBytes counts a separator after every entry; the last one has none.
+  if (sorted.length > 0) size -= 1;
+  const body = Buffer.allocUnsafe(size);
+  let at = body.write(head);
+  let before = '["';
   for (const line of sorted) {
-    parts.push(separator, '["', line.tsNs, '",', line.json, "]");
-    separator = ",";
+    // Timestamps are digits only: one byte per character.
+    at += body.write(`${before}${line.tsNs}",`, at, "latin1");
+    at +=
+      typeof line.json === "string"
+        ? body.write(line.json, at)
+        : line.json.copy(body, at);
+    before = '],["';
   }
-  parts.push("]}]}");
-  return parts.join("");
+  if (sorted.length > 0) at += body.write("]", at, "latin1");
+  body.write(tail, at, "latin1");
+  return body;
 }
 
 /**
@@ -57,7 +70,11 @@ export function buildPushBody(
  * the batch byte bound (batchMaxBytes), which is about request size, so it counts escaping.
  */
 export function entryPayloadBytes(line: PushLine): number {
-  return Buffer.byteLength(line.json) + line.tsNs.length + 6;
+  const jsonBytes =
+    typeof line.json === "string"
+      ? Buffer.byteLength(line.json)
+      : line.json.length;
+  return jsonBytes + line.tsNs.length + 6;
 }
 
 /**
@@ -131,7 +148,7 @@ export function classifyPushResponse(
 export interface PushRequest {
   url: string;
   headers: Readonly<Record<string, string>>;
-  body: string;
+  body: Buffer;
   timeoutMs: number;
   /** Aborts the request early (shutdown). */
   signal?: AbortSignal;

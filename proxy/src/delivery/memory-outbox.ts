@@ -1,5 +1,6 @@
 // The outbox in memory: bounded, for a proxy without Redis (records still queued are lost if the process dies).
 import type { Metrics } from "../metrics/definitions.ts";
+import { toStoredRecord } from "./envelope.ts";
 import {
   countDropped,
   createFifo,
@@ -35,7 +36,7 @@ export function createMemoryOutbox(
         return false;
       }
       seq += 1;
-      queue.push({ id: String(seq), envelope });
+      queue.push({ id: String(seq), ...toStoredRecord(envelope) });
       if (waiters.length > 0) wake();
       return true;
     },
@@ -71,10 +72,10 @@ export function createMemoryOutbox(
       return queue.length + held.size;
     },
     stats() {
-      let oldest = queue.peek()?.envelope.timeMs;
+      let oldest = queue.peek()?.timeMs;
       for (const entry of held.values()) {
-        if (oldest === undefined || entry.envelope.timeMs < oldest)
-          oldest = entry.envelope.timeMs;
+        if (oldest === undefined || entry.timeMs < oldest)
+          oldest = entry.timeMs;
       }
       return Promise.resolve({
         depth: queue.length + held.size,

@@ -2,12 +2,11 @@
 // and a FIFO. The kinds: memory-outbox.ts (bounded, in this process) and redis-outbox.ts (a Redis Stream read
 // through a consumer group). enqueue() is synchronous and never waits on Redis; nothing here knows about Loki.
 import { RECORD_DROP_REASONS, type Metrics } from "../metrics/definitions.ts";
-import type { RecordEnvelope } from "./envelope.ts";
+import type { RecordEnvelope, StoredRecord } from "./envelope.ts";
 
-export interface OutboxEntry {
+export interface OutboxEntry extends StoredRecord {
   /** Redis stream entry id, or a process-local sequence number in memory mode. */
   readonly id: string;
-  readonly envelope: RecordEnvelope;
 }
 
 export interface OutboxStats {

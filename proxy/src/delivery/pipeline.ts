@@ -151,7 +151,6 @@ function createShippingPipeline(
       batchWaitMs: options.batchWaitMs,
       retryBaseMs: options.retryBaseMs,
       retryMaxMs: options.retryMaxMs,
-      maxLineBytes,
       keepAliveIntervalMs: Math.max(100, Math.floor(options.claimIdleMs / 3)),
     },
     {

@@ -74,12 +74,12 @@ export function createStreamConsumer(
     const entries: OutboxEntry[] = [];
     const unusable: string[] = [];
     for (const [id, fields] of reply) {
-      const envelope = parseFields(fields);
-      if (envelope === undefined) {
+      const record = parseFields(fields);
+      if (record === undefined) {
         unusable.push(id);
         // Deleted while pending: MAXLEN trimmed it (already counted as outbox_trimmed when it happened).
         if (fields !== null) countDropped(metrics, "malformed", 1);
-      } else entries.push({ id, envelope });
+      } else entries.push({ id, ...record });
     }
     if (unusable.length > 0) await ackIds(unusable);
     return entries;
@@ -93,14 +93,15 @@ export function createStreamConsumer(
     const args: Array<string | number> = ["GROUP", group, me, "COUNT", count];
     if (blockMs !== undefined) args.push("BLOCK", blockMs);
     args.push("STREAMS", key, from);
-    const raw = await reader.call("XREADGROUP", args);
+    // As Buffers: the lines stay bytes until they are copied into a push body (see StoredRecord.json).
+    const raw = await reader.callBuffer("XREADGROUP", args);
     if (!Array.isArray(raw) || raw.length === 0) return [];
     const first: unknown = raw[0];
     return Array.isArray(first) ? parseStreamEntries(first[1]) : [];
   }
 
   async function claim(count: number): Promise<OutboxEntry[]> {
-    const raw = await reader.call("XAUTOCLAIM", [
+    const raw = await reader.callBuffer("XAUTOCLAIM", [
       key,
       group,
       me,
@@ -110,7 +111,11 @@ export function createStreamConsumer(
       count,
     ]);
     if (!Array.isArray(raw)) return [];
-    const next = typeof raw[0] === "string" ? raw[0] : "0-0";
+    const cursor: unknown = raw[0];
+    const next =
+      typeof cursor === "string" || Buffer.isBuffer(cursor)
+        ? String(cursor)
+        : "0-0";
     claimCursor = next;
     // Keep scanning on the next take while the cursor has not wrapped; otherwise wait for the next interval.
     if (next !== "0-0") nextClaimAt = 0;

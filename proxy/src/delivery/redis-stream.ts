@@ -1,15 +1,19 @@
 // The outbox stream's wire format in Redis: the entry fields, the batch-append script, reply parsing, and how a
 // Redis failure is told apart from a refusal. Pure; shared by the outbox's writer and its consumer.
 import type { Redis } from "ioredis";
-import type { RecordEnvelope } from "./envelope.ts";
+import type { StoredRecord } from "./envelope.ts";
 
-// Stream entry fields. Short names keep the stream small; the line is the record exactly as shipped.
+// Stream entry fields. Short names keep the stream small. `json` is the line escaped as a JSON string literal,
+// byte for byte as the Loki push body embeds it: the consumer reads it as bytes (off the JS heap while a batch
+// fills) and never decodes or escapes it. Entries written before that (field `line`, the line unescaped) are
+// still read.
 const FIELD_TIME = "time_ms";
 const FIELD_REQUEST_ID = "request_id";
-const FIELD_LINE = "line";
+const FIELD_JSON = "json";
+const FIELD_LEGACY_LINE = "line";
 
 /**
- * KEYS: the stream. ARGV: MAXLEN, then time, request id and line of each record. Returns how many entries MAXLEN
+ * KEYS: the stream. ARGV: MAXLEN, then time, request id and escaped line (`json`) of each record. Returns how many entries MAXLEN
  * trimmed (length before + added − length after) and the length after. One script call per chunk rather than a
  * MULTI of one XADD per record: the per-command client work (a command object, a promise, a socket write each)
  * was most of the analytics thread's CPU.
@@ -19,7 +23,7 @@ local before = redis.call('XLEN', KEYS[1])
 local added = 0
 for i = 2, #ARGV, 3 do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_LINE}', ARGV[i + 2])
+    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_JSON}', ARGV[i + 2])
   added = added + 1
 end
 local after = redis.call('XLEN', KEYS[1])
@@ -30,11 +34,15 @@ return {before + added - after, after}
 export type OutboxWriter = Redis & {
   xaddBatch(
     key: string,
-    ...args: Array<string | number>
+    ...args: Array<string | number | Buffer>
   ): Promise<[number, number]>;
 };
 
-export type StreamReply = Array<[string, string[] | null]>;
+/** A bulk string as ioredis returns it: a string, or a Buffer from the *Buffer commands. */
+type Bulk = string | Buffer;
+
+/** Entries of a stream reply: id and fields, fields null for an entry deleted while pending. */
+export type StreamReply = Array<[string, Bulk[] | null]>;
 
 export function isConnectionError(error: unknown): boolean {
   const message = error instanceof Error ? error.message : String(error);
@@ -48,33 +56,37 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
+/** A stream entry's fields → the record, or undefined when a field is missing or unreadable. */
 export function parseFields(
-  fields: readonly string[] | null,
-): RecordEnvelope | undefined {
+  fields: readonly Bulk[] | null,
+): StoredRecord | undefined {
   if (fields === null) return undefined;
   let timeMs: number | undefined;
   let requestId = "";
-  let line: string | undefined;
+  let json: Bulk | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
-    const name = fields[i];
-    const value = fields[i + 1] as string;
-    if (name === FIELD_TIME) timeMs = Number(value);
-    else if (name === FIELD_REQUEST_ID) requestId = value;
-    else if (name === FIELD_LINE) line = value;
+    const name = String(fields[i]);
+    const value = fields[i + 1] as Bulk;
+    if (name === FIELD_JSON) json = value;
+    else if (name === FIELD_TIME) timeMs = Number(String(value));
+    else if (name === FIELD_REQUEST_ID) requestId = String(value);
+    else if (name === FIELD_LEGACY_LINE) json = JSON.stringify(String(value));
   }
-  if (timeMs === undefined || !Number.isFinite(timeMs) || line === undefined)
+  if (timeMs === undefined || !Number.isFinite(timeMs) || json === undefined)
     return undefined;
-  return { timeMs, requestId, line };
+  return { timeMs, requestId, json };
 }
 
-/** XREADGROUP / XRANGE reply → entries (with null fields for entries deleted while pending). */
+/** XREADGROUP / XRANGE / XAUTOCLAIM entries, as strings or Buffers → entries (null fields: deleted while pending). */
 export function parseStreamEntries(raw: unknown): StreamReply {
   if (!Array.isArray(raw)) return [];
   const out: StreamReply = [];
   for (const item of raw) {
-    if (!Array.isArray(item) || typeof item[0] !== "string") continue;
-    const fields = Array.isArray(item[1]) ? (item[1] as string[]) : null;
-    out.push([item[0], fields]);
+    if (!Array.isArray(item)) continue;
+    const id: unknown = item[0];
+    if (typeof id !== "string" && !Buffer.isBuffer(id)) continue;
+    const fields = Array.isArray(item[1]) ? (item[1] as Bulk[]) : null;
+    out.push([String(id), fields]);
   }
   return out;
 }

@@ -21,8 +21,6 @@ export interface ShipperOptions {
   batchWaitMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  /** Lines longer than this are dropped as `too_large` instead of being sent (Loki's max_line_size, 256 KB). */
-  maxLineBytes: number;
   /** While a batch is held (pushing, waiting to retry), its entries are re-claimed this often (Redis). */
   keepAliveIntervalMs: number;
   /** How long one idle take() waits for the first record of a batch (default 1000 ms). */
@@ -38,7 +36,7 @@ export interface ShipperOptions {
 export interface ShipperDeps {
   outbox: Outbox;
   /** One push attempt; never throws. */
-  push: (body: string, signal: AbortSignal) => Promise<PushOutcome>;
+  push: (body: Buffer, signal: AbortSignal) => Promise<PushOutcome>;
   metrics: Metrics;
   logger: Logger;
   /** [0, 1) source for jitter; injectable for tests. */
@@ -128,25 +126,9 @@ export function createShipper(
     drainDeadline !== undefined && Date.now() < drainDeadline;
 
   const toHeld = (entry: OutboxEntry): Held => {
-    const line = {
-      tsNs: timeMsToNs(entry.envelope.timeMs),
-      json: JSON.stringify(entry.envelope.line),
-    };
+    const line = { tsNs: timeMsToNs(entry.timeMs), json: entry.json };
     return { ...line, entry, bytes: entryPayloadBytes(line) };
   };
-
-  async function dropTooLarge(entries: OutboxEntry[]): Promise<void> {
-    countDropped(metrics, "too_large", entries.length);
-    logger.warn(
-      {
-        records: entries.length,
-        requestIds: entries.slice(0, 5).map((e) => e.envelope.requestId),
-        maxLineBytes: options.maxLineBytes,
-      },
-      "dropped analytics records over Loki's line limit",
-    );
-    await outbox.ack(entries);
-  }
 
   /** Fills a batch from `held` and the outbox until a bound is reached. Returns [] when stopping or idle. */
   async function collect(): Promise<Held[]> {
@@ -178,13 +160,7 @@ export function createShipper(
       }
       const room = options.batchMaxRecords - batch.length;
       const taken = await outbox.take(room, wait, stopController.signal);
-      const tooLarge: OutboxEntry[] = [];
-      for (const entry of taken) {
-        if (Buffer.byteLength(entry.envelope.line) > options.maxLineBytes)
-          tooLarge.push(entry);
-        else held.push(toHeld(entry));
-      }
-      if (tooLarge.length > 0) await dropTooLarge(tooLarge);
+      for (const entry of taken) held.push(toHeld(entry));
       if (taken.length === 0 && (deadline === undefined || draining()))
         return batch;
       if (taken.length > 0 && taken.length < room && !draining()) {

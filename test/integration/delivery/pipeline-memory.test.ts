@@ -263,6 +263,25 @@ describe("memory outbox → Loki", () => {
     ).toBe(5);
   });
 
+  it("drops a record over Loki's line limit (bytes, not characters) before it is queued, and ships the rest", async () => {
+    const pipeline = start({ maxLineBytes: 100 });
+    // 48 characters, 88 bytes: under the limit. 68 characters, 128 bytes: over it.
+    const small = { ...record(), line: JSON.stringify({ p: "é".repeat(40) }) };
+    const large = { ...record(), line: JSON.stringify({ p: "é".repeat(60) }) };
+    const fits = { ...record(), line: '{"ok":1}' };
+    pipeline.enqueue(small);
+    pipeline.enqueue(large);
+    pipeline.enqueue(fits);
+    await waitFor(
+      async () =>
+        (await metricValue(metrics.records, { outcome: "shipped" })) === 2,
+    );
+    expect(
+      await metricValue(metrics.recordsDropped, { reason: "too_large" }),
+    ).toBe(1);
+    expect(loki.entries().map((e) => e.line)).toEqual([small.line, fits.line]);
+  });
+
   it("enqueue never throws, whatever it is given", () => {
     const pipeline = start();
     expect(() => {

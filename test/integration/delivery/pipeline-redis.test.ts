@@ -115,6 +115,37 @@ describe("redis outbox → Loki", () => {
     expect(await commandCalls("exec")).toBeLessThan(40);
   });
 
+  it("ships lines byte-exact from the stream's bytes, and entries an earlier version wrote (unescaped `line`)", async () => {
+    const options = redisOptions();
+    const legacy = record("legacy");
+    await client.xadd(
+      options.streamKey,
+      "*",
+      "time_ms",
+      String(legacy.timeMs),
+      "request_id",
+      legacy.requestId,
+      "line",
+      legacy.line,
+    );
+    const pipeline = start(options);
+    const unicode = {
+      ...record(),
+      line: JSON.stringify({ prompt: 'é 😀 "q" \\ \u2028 \u0001 </script>' }),
+    };
+    pipeline.enqueue(unicode);
+    await waitFor(() => loki.entries().length === 2);
+    expect(
+      loki
+        .entries()
+        .map((e) => e.line)
+        .sort(),
+    ).toEqual([legacy.line, unicode.line].sort());
+    expect(
+      await metricValue(metrics.recordsDropped, { reason: "malformed" }),
+    ).toBe(0);
+  });
+
   it("keeps records in Redis through a multi-second Loki outage under continuous traffic; all arrive once", async () => {
     const options = redisOptions();
     const pipeline = start(options);

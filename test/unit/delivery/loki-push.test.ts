@@ -47,8 +47,8 @@ describe("buildPushBody", () => {
       labels,
       lines.map(({ tsNs, line }) => ({ tsNs, json: JSON.stringify(line) })),
     );
-  const parse = (body: string) =>
-    JSON.parse(body) as {
+  const parse = (body: Buffer) =>
+    JSON.parse(body.toString("utf8")) as {
       streams: Array<{
         stream: Record<string, string>;
         values: Array<[string, string]>;
@@ -82,17 +82,56 @@ describe("buildPushBody", () => {
     ]);
   });
 
+  it("writes lines given as bytes exactly as lines given as text, and as JSON.stringify would", () => {
+    const lines = [
+      { tsNs: "7", line: '{"prompt":"é 😀 \\"q\\""}' },
+      { tsNs: "8", line: "plain" },
+      { tsNs: "10", line: "" },
+    ];
+    const asText = push(lines);
+    const mixed = buildPushBody(
+      labels,
+      lines.map(({ tsNs, line }, i) => {
+        const json = JSON.stringify(line);
+        return { tsNs, json: i % 2 === 0 ? Buffer.from(json) : json };
+      }),
+    );
+    expect(mixed.equals(asText)).toBe(true);
+    expect(asText.toString("utf8")).toBe(
+      JSON.stringify({
+        streams: [
+          {
+            stream: labels,
+            values: lines.map(({ tsNs, line }) => [tsNs, line]),
+          },
+        ],
+      }),
+    );
+  });
+
+  it("is valid JSON for an empty batch and for labels outside ASCII", () => {
+    const named = { service: "ollama-proxy", env: "prod-café" };
+    expect(JSON.parse(buildPushBody(named, []).toString())).toEqual({
+      streams: [{ stream: named, values: [] }],
+    });
+    const body = buildPushBody(named, [
+      { tsNs: "1", json: Buffer.from('"x"') },
+    ]);
+    expect(JSON.parse(body.toString())).toEqual({
+      streams: [{ stream: named, values: [["1", "x"]] }],
+    });
+  });
+
   it("counts each entry's bytes as it appears in the body (escaping included)", () => {
     const first = { tsNs: "123", line: '{"prompt":"é"}' };
     const second = { tsNs: "1234", line: 'quote " and \\ backslash' };
     const added =
       Buffer.byteLength(push([first, second])) -
       Buffer.byteLength(push([first]));
+    const json = JSON.stringify(second.line);
+    expect(entryPayloadBytes({ tsNs: second.tsNs, json })).toBe(added);
     expect(
-      entryPayloadBytes({
-        tsNs: second.tsNs,
-        json: JSON.stringify(second.line),
-      }),
+      entryPayloadBytes({ tsNs: second.tsNs, json: Buffer.from(json) }),
     ).toBe(added);
   });
 });
@@ -192,7 +231,7 @@ describe("pushToLoki", () => {
       {
         url: "http://loki/x",
         headers: { "X-Scope-OrgID": "t1" },
-        body: "{}",
+        body: Buffer.from("{}"),
         timeoutMs: 1000,
       },
       fetchFn,
@@ -211,7 +250,12 @@ describe("pushToLoki", () => {
         new TypeError("fetch failed", { cause: new Error("ECONNREFUSED") }),
       );
     const outcome = await pushToLoki(
-      { url: "http://loki/x", headers: {}, body: "{}", timeoutMs: 1000 },
+      {
+        url: "http://loki/x",
+        headers: {},
+        body: Buffer.from("{}"),
+        timeoutMs: 1000,
+      },
       fetchFn,
     );
     expect(outcome).toMatchObject({
@@ -229,7 +273,12 @@ describe("pushToLoki", () => {
         );
       });
     const outcome = await pushToLoki(
-      { url: "http://loki/x", headers: {}, body: "{}", timeoutMs: 30 },
+      {
+        url: "http://loki/x",
+        headers: {},
+        body: Buffer.from("{}"),
+        timeoutMs: 30,
+      },
       fetchFn,
     );
     expect(outcome).toMatchObject({

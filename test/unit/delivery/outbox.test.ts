@@ -69,7 +69,7 @@ describe("memory outbox", () => {
     const taking = outbox.take(5, 30_000);
     setTimeout(() => outbox.enqueue(envelope(1)), 50);
     const got = await taking;
-    expect(got.map((e) => e.envelope.requestId)).toEqual(["r1"]);
+    expect(got.map((e) => e.requestId)).toEqual(["r1"]);
     // Woken by the enqueue, not by its 30 s wait running out.
     expect(Date.now() - started).toBeLessThan(15_000);
     await outbox.close();
@@ -100,7 +100,7 @@ describe("memory outbox", () => {
     expect(outbox.localCount()).toBe(4);
     outbox.release(first);
     const again = await outbox.take(3, 0);
-    expect(again.map((e) => e.envelope.requestId)).toEqual(["r0", "r1", "r2"]);
+    expect(again.map((e) => e.requestId)).toEqual(["r0", "r1", "r2"]);
     await outbox.ack(again);
     expect(outbox.localCount()).toBe(1);
     await outbox.close();
