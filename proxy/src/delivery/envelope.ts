@@ -11,7 +11,6 @@ export interface RecordEnvelope {
 /** A record as the outbox keeps it and hands it to the shipper: the line escaped once, ready for a push body. */
 export interface StoredRecord {
   readonly timeMs: number;
-  readonly requestId: string;
   /**
    * `JSON.stringify(line)`, the line as a JSON string literal. From Redis it stays the Buffer the reply carried:
    * a batch waits up to LOKI_BATCH_WAIT_MS to fill, and lines held as strings that long were most of what the
@@ -24,7 +23,6 @@ export interface StoredRecord {
 export function toStoredRecord(envelope: RecordEnvelope): StoredRecord {
   return {
     timeMs: envelope.timeMs,
-    requestId: envelope.requestId,
     json: JSON.stringify(envelope.line),
   };
 }

@@ -3,10 +3,10 @@
 import type { Redis } from "ioredis";
 import type { StoredRecord } from "./envelope.ts";
 
-// Stream entry fields. Short names keep the stream small. `json` is the line escaped as a JSON string literal,
-// byte for byte as the Loki push body embeds it: the consumer reads it as bytes (off the JS heap while a batch
-// fills) and never decodes or escapes it. Entries written before that (field `line`, the line unescaped) are
-// still read.
+// Stream entry fields. Short names keep the stream small; request_id is there for people reading the stream.
+// `json` is the line escaped as a JSON string literal, byte for byte as the Loki push body embeds it: the consumer
+// reads it as bytes (off the JS heap while a batch fills) and never decodes or escapes it. Entries written before
+// that (field `line`, the line unescaped) are still read.
 const FIELD_TIME = "time_ms";
 const FIELD_REQUEST_ID = "request_id";
 const FIELD_JSON = "json";
@@ -62,19 +62,17 @@ export function parseFields(
 ): StoredRecord | undefined {
   if (fields === null) return undefined;
   let timeMs: number | undefined;
-  let requestId = "";
   let json: Bulk | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = String(fields[i]);
     const value = fields[i + 1] as Bulk;
     if (name === FIELD_JSON) json = value;
     else if (name === FIELD_TIME) timeMs = Number(String(value));
-    else if (name === FIELD_REQUEST_ID) requestId = String(value);
     else if (name === FIELD_LEGACY_LINE) json = JSON.stringify(String(value));
   }
   if (timeMs === undefined || !Number.isFinite(timeMs) || json === undefined)
     return undefined;
-  return { timeMs, requestId, json };
+  return { timeMs, json };
 }
 
 /** XREADGROUP / XRANGE / XAUTOCLAIM entries, as strings or Buffers → entries (null fields: deleted while pending). */

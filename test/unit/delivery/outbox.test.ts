@@ -1,7 +1,11 @@
 import { Registry } from "prom-client";
 import { describe, expect, it } from "vitest";
 import { createMemoryOutbox } from "@proxy/delivery/memory-outbox.ts";
-import { countDropped, createFifo } from "@proxy/delivery/outbox.ts";
+import {
+  countDropped,
+  createFifo,
+  type OutboxEntry,
+} from "@proxy/delivery/outbox.ts";
 import { createMetrics, type Metrics } from "@proxy/metrics/definitions.ts";
 
 async function counter(
@@ -23,6 +27,14 @@ const envelope = (i: number) => ({
   requestId: `r${i}`,
   line: `{"request_id":"r${i}"}`,
 });
+
+/** The request id inside a taken entry's escaped line. */
+const requestIdOf = (entry: OutboxEntry) =>
+  (
+    JSON.parse(JSON.parse(String(entry.json)) as string) as {
+      request_id: string;
+    }
+  ).request_id;
 
 describe("createFifo", () => {
   it("shifts in order and puts entries back at the front", () => {
@@ -69,7 +81,7 @@ describe("memory outbox", () => {
     const taking = outbox.take(5, 30_000);
     setTimeout(() => outbox.enqueue(envelope(1)), 50);
     const got = await taking;
-    expect(got.map((e) => e.requestId)).toEqual(["r1"]);
+    expect(got.map((e) => requestIdOf(e))).toEqual(["r1"]);
     // Woken by the enqueue, not by its 30 s wait running out.
     expect(Date.now() - started).toBeLessThan(15_000);
     await outbox.close();
@@ -100,7 +112,7 @@ describe("memory outbox", () => {
     expect(outbox.localCount()).toBe(4);
     outbox.release(first);
     const again = await outbox.take(3, 0);
-    expect(again.map((e) => e.requestId)).toEqual(["r0", "r1", "r2"]);
+    expect(again.map((e) => requestIdOf(e))).toEqual(["r0", "r1", "r2"]);
     await outbox.ack(again);
     expect(outbox.localCount()).toBe(1);
     await outbox.close();
