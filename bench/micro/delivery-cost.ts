@@ -2,7 +2,7 @@
 // chunk to the stream, the consumer group's reads, the Loki push body and request, acknowledgements — with the
 // default batch settings, against a real redis-server and the fake Loki in processes of their own (their CPU is
 // not counted). Records arrive at a steady pace, as the analytics thread hands them over.
-//   node bench/micro/delivery-cost.ts
+//   node bench/micro/delivery-cost.ts [response repeats: 3 ≈ a 1.2 KB line (default), 24 ≈ a streamed chat's 3 KB]
 import { spawn } from "node:child_process";
 import pino from "pino";
 import { Registry } from "prom-client";
@@ -17,9 +17,10 @@ const RUNS = 5;
 /** Records per hand-over and the gap between hand-overs: 10,000 records/s, like the analytics thread's 25 ms. */
 const STEP = { records: 250, everyMs: 25 };
 
+const RESPONSE_REPEATS = Number(process.argv[2] ?? "3");
 const words =
   "Write a function that checks whether a string is a palindrome, and explain it. ";
-/** A record line shaped like the proxy's (≈1.2 KB, quotes and a newline to escape). */
+/** A record line shaped like the proxy's (quotes and newlines to escape). */
 function line(i: number, timeMs: number): string {
   return JSON.stringify({
     time: new Date(timeMs).toISOString(),
@@ -37,7 +38,7 @@ function line(i: number, timeMs: number): string {
     prompt: words.repeat(4),
     response:
       'Here is one:\n```python\ndef is_palindrome(s):\n    return s == s[::-1]  # "racecar"\n```\n'.repeat(
-        3,
+        RESPONSE_REPEATS,
       ),
     params: { temperature: 0.7, num_ctx: 2048 },
     done_reason: "stop",
