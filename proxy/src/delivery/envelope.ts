@@ -12,14 +12,19 @@ export interface RecordEnvelope {
 export interface StoredRecord {
   readonly timeMs: number;
   /**
-   * `JSON.stringify(line)`, the line as a JSON string literal. From Redis it stays the Buffer the reply carried:
-   * a batch waits up to LOKI_BATCH_WAIT_MS to fill, and lines held as strings that long were most of what the
-   * analytics thread's young generation promoted (docs/performance.md).
+   * `JSON.stringify(line)`, the line as a JSON string literal. From Redis it is held as bytes: a batch waits up to
+   * LOKI_BATCH_WAIT_MS to fill, and lines held as strings that long were most of what the analytics thread's
+   * young generation promoted (docs/performance.md, "The outbox's bytes").
    */
   readonly json: string | Buffer;
 }
 
-/** The envelope as the outbox stores it. */
+/** The line as the push body embeds it, as bytes. */
+export function escapeLine(line: string): Buffer {
+  return Buffer.from(JSON.stringify(line));
+}
+
+/** The envelope as the memory outbox keeps it (in this process's heap anyway). */
 export function toStoredRecord(envelope: RecordEnvelope): StoredRecord {
   return {
     timeMs: envelope.timeMs,

@@ -195,7 +195,7 @@ export function createRedisOutbox(
       args.push(
         String(envelope.timeMs),
         envelope.requestId,
-        Buffer.from(JSON.stringify(envelope.line)),
+        Buffer.from(envelope.line),
       );
     const [trimmed, after] = await writer.xaddBatch(key, ...args);
     lastStreamLength = Number(after);

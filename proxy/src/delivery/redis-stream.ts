@@ -1,19 +1,17 @@
 // The outbox stream's wire format in Redis: the entry fields, the batch-append script, reply parsing, and how a
 // Redis failure is told apart from a refusal. Pure; shared by the outbox's writer and its consumer.
 import type { Redis } from "ioredis";
-import type { StoredRecord } from "./envelope.ts";
+import { escapeLine, type StoredRecord } from "./envelope.ts";
 
-// Stream entry fields. Short names keep the stream small; request_id is there for people reading the stream.
-// `json` is the line escaped as a JSON string literal, byte for byte as the Loki push body embeds it: the consumer
-// reads it as bytes (off the JS heap while a batch fills) and never decodes or escapes it. Entries written before
-// that (field `line`, the line unescaped) are still read.
+// Stream entry fields. Short names keep the stream small; request_id is there for people reading the stream; the
+// line is the record exactly as shipped. Replicas of different versions share one stream during a rolling
+// upgrade, so these do not change: a reader that finds no `line` drops the entry as malformed.
 const FIELD_TIME = "time_ms";
 const FIELD_REQUEST_ID = "request_id";
-const FIELD_JSON = "json";
-const FIELD_LEGACY_LINE = "line";
+const FIELD_LINE = "line";
 
 /**
- * KEYS: the stream. ARGV: MAXLEN, then time, request id and escaped line (`json`) of each record. Returns how many entries MAXLEN
+ * KEYS: the stream. ARGV: MAXLEN, then time, request id and line of each record. Returns how many entries MAXLEN
  * trimmed (length before + added − length after) and the length after. One script call per chunk rather than a
  * MULTI of one XADD per record: the per-command client work (a command object, a promise, a socket write each)
  * was most of the analytics thread's CPU.
@@ -23,7 +21,7 @@ local before = redis.call('XLEN', KEYS[1])
 local added = 0
 for i = 2, #ARGV, 3 do
   redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*',
-    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_JSON}', ARGV[i + 2])
+    '${FIELD_TIME}', ARGV[i], '${FIELD_REQUEST_ID}', ARGV[i + 1], '${FIELD_LINE}', ARGV[i + 2])
   added = added + 1
 end
 local after = redis.call('XLEN', KEYS[1])
@@ -56,23 +54,25 @@ export function errorMessage(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
 }
 
-/** A stream entry's fields → the record, or undefined when a field is missing or unreadable. */
+/**
+ * A stream entry's fields → the record with its line escaped (as bytes), or undefined when a field is missing or
+ * unreadable. The decoded and escaped strings die here; only the bytes wait with a batch (StoredRecord.json).
+ */
 export function parseFields(
   fields: readonly Bulk[] | null,
 ): StoredRecord | undefined {
   if (fields === null) return undefined;
   let timeMs: number | undefined;
-  let json: Bulk | undefined;
+  let line: Bulk | undefined;
   for (let i = 0; i + 1 < fields.length; i += 2) {
     const name = String(fields[i]);
     const value = fields[i + 1] as Bulk;
-    if (name === FIELD_JSON) json = value;
+    if (name === FIELD_LINE) line = value;
     else if (name === FIELD_TIME) timeMs = Number(String(value));
-    else if (name === FIELD_LEGACY_LINE) json = JSON.stringify(String(value));
   }
-  if (timeMs === undefined || !Number.isFinite(timeMs) || json === undefined)
+  if (timeMs === undefined || !Number.isFinite(timeMs) || line === undefined)
     return undefined;
-  return { timeMs, json };
+  return { timeMs, json: escapeLine(String(line)) };
 }
 
 /** XREADGROUP / XRANGE / XAUTOCLAIM entries, as strings or Buffers → entries (null fields: deleted while pending). */

@@ -115,32 +115,49 @@ describe("redis outbox → Loki", () => {
     expect(await commandCalls("exec")).toBeLessThan(40);
   });
 
-  it("ships lines byte-exact from the stream's bytes, and entries an earlier version wrote (unescaped `line`)", async () => {
+  it("writes entries in the format every version reads, and ships lines byte-exact, its own and other replicas'", async () => {
     const options = redisOptions();
-    const legacy = record("legacy");
+    // Another replica's entry (any version: the format is shared during a rolling upgrade).
+    const other = record("other");
     await client.xadd(
       options.streamKey,
       "*",
       "time_ms",
-      String(legacy.timeMs),
+      String(other.timeMs),
       "request_id",
-      legacy.requestId,
+      other.requestId,
       "line",
-      legacy.line,
+      other.line,
     );
+    await loki.fail("down");
     const pipeline = start(options);
     const unicode = {
       ...record(),
       line: JSON.stringify({ prompt: 'é 😀 "q" \\ \u2028 \u0001 </script>' }),
     };
     pipeline.enqueue(unicode);
+    await waitFor(async () => (await client.xlen(options.streamKey)) === 2);
+    const written = (
+      (await client.xrange(options.streamKey, "-", "+")) as Array<
+        [string, string[]]
+      >
+    )[1]?.[1];
+    expect(written).toEqual([
+      "time_ms",
+      String(unicode.timeMs),
+      "request_id",
+      unicode.requestId,
+      "line",
+      unicode.line,
+    ]);
+    await loki.setMode({ kind: "ok" });
     await waitFor(() => loki.entries().length === 2);
     expect(
       loki
         .entries()
         .map((e) => e.line)
         .sort(),
-    ).toEqual([legacy.line, unicode.line].sort());
+    ).toEqual([other.line, unicode.line].sort());
     expect(
       await metricValue(metrics.recordsDropped, { reason: "malformed" }),
     ).toBe(0);
