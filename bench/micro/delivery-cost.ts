@@ -2,10 +2,12 @@
 // chunk to the stream, the consumer group's reads, the Loki push body and request, acknowledgements — with the
 // default batch settings, against a real redis-server and the fake Loki in processes of their own (their CPU is
 // not counted). Records arrive at a steady pace, as the analytics thread hands them over.
-//   node bench/micro/delivery-cost.ts [response repeats: 3 ≈ a 1.2 KB line (default), 24 ≈ a streamed chat's 3 KB]
+//   node bench/micro/delivery-cost.ts [response repeats: 3 ≈ a 1 KB line (default), 24 ≈ a streamed chat's 3 KB]
 import { spawn } from "node:child_process";
+import { setTimeout as wait } from "node:timers/promises";
 import pino from "pino";
 import { Registry } from "prom-client";
+import { loadConfig } from "../../proxy/src/config.ts";
 import { createAnalyticsPipeline } from "../../proxy/src/delivery/pipeline.ts";
 import { createMetrics } from "../../proxy/src/metrics/definitions.ts";
 import { freePort } from "../../test/helpers/free-port.ts";
@@ -68,10 +70,12 @@ const lokiPort = await freePort();
 const stopLoki = await fakeLoki(lokiPort);
 const registry = new Registry();
 const metrics = createMetrics(registry);
+// The shipped defaults (config.ts), wired as main.ts wires them.
+const config = loadConfig({ LOKI_URL: `http://127.0.0.1:${lokiPort}` });
 const pipeline = createAnalyticsPipeline(
   {
     redisUrl: redis.url,
-    lokiUrl: `http://127.0.0.1:${lokiPort}`,
+    lokiUrl: config.loki.url,
     lokiLabels: {
       service_name: "ollama-proxy",
       log_type: "request",
@@ -80,16 +84,16 @@ const pipeline = createAnalyticsPipeline(
     streamKey: "bench:records",
     consumerGroup: "shipper",
     consumerName: "bench",
-    outboxMax: 1_000_000,
-    memoryMax: 100_000,
-    // config.ts defaults
-    batchMaxRecords: 1000,
-    batchMaxBytes: 1024 * 1024,
-    batchWaitMs: 1000,
-    pushTimeoutMs: 10_000,
-    retryBaseMs: 250,
-    retryMaxMs: 30_000,
-    claimIdleMs: 60_000,
+    outboxMax: config.outboxMax,
+    memoryMax: config.memoryMax,
+    batchMaxRecords: config.loki.batchMaxRecords,
+    batchMaxBytes: config.loki.batchMaxBytes,
+    batchWaitMs: config.loki.batchWaitMs,
+    pushTimeoutMs: config.loki.pushTimeoutMs,
+    retryBaseMs: 500,
+    retryMaxMs: config.loki.retryMaxMs,
+    claimIdleMs: config.claimIdleMs,
+    maxLineBytes: config.loki.maxLineBytes,
   },
   { metrics, logger: pino({ level: "warn" }) },
 );
@@ -113,10 +117,9 @@ async function run(): Promise<number> {
         line: line(sequence, timeMs),
       });
     }
-    await new Promise((resolve) => setTimeout(resolve, STEP.everyMs));
+    await wait(STEP.everyMs);
   }
-  while ((await shipped()) < target)
-    await new Promise((resolve) => setTimeout(resolve, 20));
+  while ((await shipped()) < target) await wait(20);
   const used = process.cpuUsage(before);
   return (used.user + used.system) / RECORDS_PER_RUN;
 }

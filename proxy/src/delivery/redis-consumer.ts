@@ -111,11 +111,7 @@ export function createStreamConsumer(
       count,
     ]);
     if (!Array.isArray(raw)) return [];
-    const cursor: unknown = raw[0];
-    const next =
-      typeof cursor === "string" || Buffer.isBuffer(cursor)
-        ? String(cursor)
-        : "0-0";
+    const next = Buffer.isBuffer(raw[0]) ? raw[0].toString() : "0-0";
     claimCursor = next;
     // Keep scanning on the next take while the cursor has not wrapped; otherwise wait for the next interval.
     if (next !== "0-0") nextClaimAt = 0;
