@@ -1,4 +1,14 @@
-import { describe, expect, it } from "vitest";
+import {
+  createServer,
+  type IncomingMessage,
+  type ServerResponse,
+} from "node:http";
+import {
+  createServer as createNetServer,
+  type AddressInfo,
+  type Socket,
+} from "node:net";
+import { afterEach, describe, expect, it } from "vitest";
 import {
   buildPushBody,
   classifyPushResponse,
@@ -9,7 +19,6 @@ import {
   parseRetryAfter,
   pushToLoki,
   timeMsToNs,
-  type FetchLike,
 } from "@proxy/delivery/loki-push.ts";
 
 const labels = {
@@ -221,69 +230,209 @@ describe("lokiPushUrl", () => {
 });
 
 describe("pushToLoki", () => {
-  it("POSTs JSON with the configured headers", async () => {
-    let seen: { url: string; init: RequestInit } | undefined;
-    const fetchFn: FetchLike = (url, init) => {
-      seen = { url, init };
-      return Promise.resolve(new Response(null, { status: 204 }));
-    };
-    const outcome = await pushToLoki(
-      {
-        url: "http://loki/x",
-        headers: { "X-Scope-OrgID": "t1" },
-        body: Buffer.from("{}"),
-        timeoutMs: 1000,
-      },
-      fetchFn,
-    );
-    expect(outcome).toEqual({ kind: "ok", status: 204 });
-    expect(seen?.init.method).toBe("POST");
-    expect(seen?.init.headers).toEqual({
-      "X-Scope-OrgID": "t1",
-      "Content-Type": "application/json",
-    });
+  interface Received {
+    method: string | undefined;
+    url: string | undefined;
+    headers: IncomingMessage["headers"];
+    body: Buffer;
+  }
+  const servers: Array<() => Promise<void>> = [];
+  afterEach(async () => {
+    await Promise.all(servers.splice(0).map((close) => close()));
   });
 
-  it("turns a network error into a retry", async () => {
-    const fetchFn: FetchLike = () =>
-      Promise.reject(
-        new TypeError("fetch failed", { cause: new Error("ECONNREFUSED") }),
-      );
-    const outcome = await pushToLoki(
-      {
-        url: "http://loki/x",
-        headers: {},
-        body: Buffer.from("{}"),
-        timeoutMs: 1000,
-      },
-      fetchFn,
-    );
-    expect(outcome).toMatchObject({
-      kind: "retry",
-      status: undefined,
-      reason: "fetch failed: ECONNREFUSED",
-    });
-  });
-
-  it("turns a timeout into a retry", async () => {
-    const fetchFn: FetchLike = (_url, init) =>
-      new Promise((_resolve, reject) => {
-        init.signal?.addEventListener("abort", () =>
-          reject(new Error("aborted")),
-        );
+  /** A Loki stand-in on a free port: `answer` replies to each push once its body has arrived. */
+  async function loki(
+    answer: (response: ServerResponse, received: Received) => void,
+  ) {
+    const received: Received[] = [];
+    const sockets = new Set<Socket>();
+    const server = createServer((request, response) => {
+      const chunks: Buffer[] = [];
+      request.on("data", (chunk: Buffer) => chunks.push(chunk));
+      request.on("end", () => {
+        const push = {
+          method: request.method,
+          url: request.url,
+          headers: request.headers,
+          body: Buffer.concat(chunks),
+        };
+        received.push(push);
+        answer(response, push);
       });
-    const outcome = await pushToLoki(
-      {
-        url: "http://loki/x",
-        headers: {},
-        body: Buffer.from("{}"),
-        timeoutMs: 30,
-      },
-      fetchFn,
+    });
+    let connections = 0;
+    server.on("connection", (socket) => {
+      connections++;
+      sockets.add(socket);
+      socket.on("close", () => sockets.delete(socket));
+    });
+    await new Promise<void>((resolve) =>
+      server.listen(0, "127.0.0.1", resolve),
     );
+    servers.push(
+      () =>
+        new Promise((resolve) => {
+          for (const socket of sockets) socket.destroy();
+          server.close(() => resolve());
+        }),
+    );
+    const { port } = server.address() as AddressInfo;
+    return {
+      url: `http://127.0.0.1:${port}/loki/api/v1/push`,
+      received,
+      connections: () => connections,
+    };
+  }
+
+  it("POSTs the body's bytes as they are, with the configured headers", async () => {
+    const server = await loki((response) => response.writeHead(204).end());
+    const body = Buffer.from('{"streams":[{"values":[["1","caf\u00e9 ☕"]]}]}');
+    const outcome = await pushToLoki({
+      url: server.url,
+      headers: { "X-Scope-OrgID": "t1", Authorization: "Basic dTpw" },
+      body,
+      timeoutMs: 5000,
+    });
+    expect(outcome).toEqual({ kind: "ok", status: 204 });
+    const [push] = server.received;
+    expect(push?.method).toBe("POST");
+    expect(push?.url).toBe("/loki/api/v1/push");
+    expect(push?.body.equals(body)).toBe(true);
+    expect(push?.headers).toMatchObject({
+      "content-type": "application/json",
+      "content-length": String(body.length),
+      "x-scope-orgid": "t1",
+      authorization: "Basic dTpw",
+    });
+  });
+
+  it("reuses one connection for consecutive pushes", async () => {
+    const server = await loki((response) => response.writeHead(204).end());
+    for (let i = 0; i < 3; i++)
+      expect(
+        await pushToLoki({
+          url: server.url,
+          headers: {},
+          body: Buffer.from("{}"),
+          timeoutMs: 5000,
+        }),
+      ).toMatchObject({ kind: "ok" });
+    expect(server.received).toHaveLength(3);
+    expect(server.connections()).toBe(1);
+  });
+
+  it("reads Loki's answer: a 429's Retry-After, a 400's reason", async () => {
+    const server = await loki((response, push) => {
+      if (push.body.toString() === "slow down")
+        response
+          .writeHead(429, { "Retry-After": "7" })
+          .end("Ingestion rate limit exceeded");
+      else
+        response
+          .writeHead(400)
+          .end(
+            "entry too far behind, total ignored: 2 out of 5 for stream {x}",
+          );
+    });
+    const push = (text: string) =>
+      pushToLoki({
+        url: server.url,
+        headers: {},
+        body: Buffer.from(text),
+        timeoutMs: 5000,
+      });
+    expect(await push("slow down")).toEqual({
+      kind: "retry",
+      status: 429,
+      reason: "Ingestion rate limit exceeded",
+      retryAfterMs: 7000,
+    });
+    expect(await push("old")).toEqual({
+      kind: "rejected",
+      status: 400,
+      reason: "entry too far behind, total ignored: 2 out of 5 for stream {x}",
+    });
+  });
+
+  it("turns a refused connection into a retry that names it", async () => {
+    const server = await loki((response) => response.end());
+    const url = server.url;
+    await Promise.all(servers.splice(0).map((close) => close()));
+    const outcome = await pushToLoki({
+      url,
+      headers: {},
+      body: Buffer.from("{}"),
+      timeoutMs: 5000,
+    });
+    expect(outcome).toMatchObject({ kind: "retry", status: undefined });
+    expect(outcome.kind === "retry" && outcome.reason).toMatch(/ECONNREFUSED/);
+  });
+
+  it("speaks TLS to an https:// Loki", async () => {
+    const firstBytes: Buffer[] = [];
+    const tcp = createNetServer((socket) => {
+      socket.once("data", (data: Buffer) => {
+        firstBytes.push(data);
+        socket.destroy();
+      });
+    });
+    await new Promise<void>((resolve) => tcp.listen(0, "127.0.0.1", resolve));
+    servers.push(() => new Promise((resolve) => tcp.close(() => resolve())));
+    const { port } = tcp.address() as AddressInfo;
+    const outcome = await pushToLoki({
+      url: `https://127.0.0.1:${port}/loki/api/v1/push`,
+      headers: {},
+      body: Buffer.from("{}"),
+      timeoutMs: 5000,
+    });
+    expect(outcome).toMatchObject({ kind: "retry", status: undefined });
+    // 0x16: a TLS handshake record (the ClientHello), not "POST".
+    expect(firstBytes[0]?.[0]).toBe(0x16);
+  });
+
+  it("turns a Loki that never answers into a timeout retry", async () => {
+    const server = await loki(() => {});
+    const outcome = await pushToLoki({
+      url: server.url,
+      headers: {},
+      body: Buffer.from("{}"),
+      timeoutMs: 50,
+    });
     expect(outcome).toMatchObject({
       kind: "retry",
-      reason: "timeout after 30 ms",
+      reason: "timeout after 50 ms",
     });
+  });
+
+  it("times out a response whose body stops half-way", async () => {
+    const server = await loki((response) => {
+      response.writeHead(200, { "Content-Length": "100" });
+      response.write("partial");
+    });
+    const outcome = await pushToLoki({
+      url: server.url,
+      headers: {},
+      body: Buffer.from("{}"),
+      timeoutMs: 50,
+    });
+    expect(outcome).toMatchObject({
+      kind: "retry",
+      reason: "timeout after 50 ms",
+    });
+  });
+
+  it("gives up when its signal aborts (shutdown)", async () => {
+    const server = await loki(() => {});
+    const shutdown = new AbortController();
+    const pending = pushToLoki({
+      url: server.url,
+      headers: {},
+      body: Buffer.from("{}"),
+      timeoutMs: 60_000,
+      signal: shutdown.signal,
+    });
+    setTimeout(() => shutdown.abort(), 20);
+    expect(await pending).toMatchObject({ kind: "retry", reason: "aborted" });
   });
 });
