@@ -182,11 +182,10 @@ export async function pushToLoki(request: PushRequest): Promise<PushOutcome> {
     const response = await post(request, signal);
     // Always read the body so the keep-alive socket is released.
     const body = await text(response);
-    const retryAfter = response.headers["retry-after"];
     return classifyPushResponse(
       response.statusCode ?? 0,
       body,
-      retryAfter ?? null,
+      response.headers["retry-after"] ?? null,
       Date.now(),
     );
   } catch (error) {

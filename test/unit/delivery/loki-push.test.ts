@@ -20,6 +20,7 @@ import {
   pushToLoki,
   timeMsToNs,
 } from "@proxy/delivery/loki-push.ts";
+import { freePort } from "../../helpers/free-port.ts";
 
 const labels = {
   service_name: "ollama-proxy",
@@ -356,11 +357,8 @@ describe("pushToLoki", () => {
   });
 
   it("turns a refused connection into a retry that names it", async () => {
-    const server = await loki((response) => response.end());
-    const url = server.url;
-    await Promise.all(servers.splice(0).map((close) => close()));
     const outcome = await pushToLoki({
-      url,
+      url: `http://127.0.0.1:${await freePort()}/loki/api/v1/push`,
       headers: {},
       body: Buffer.from("{}"),
       timeoutMs: 5000,
@@ -391,25 +389,17 @@ describe("pushToLoki", () => {
     expect(firstBytes[0]?.[0]).toBe(0x16);
   });
 
-  it("turns a Loki that never answers into a timeout retry", async () => {
-    const server = await loki(() => {});
-    const outcome = await pushToLoki({
-      url: server.url,
-      headers: {},
-      body: Buffer.from("{}"),
-      timeoutMs: 50,
-    });
-    expect(outcome).toMatchObject({
-      kind: "retry",
-      reason: "timeout after 50 ms",
-    });
-  });
-
-  it("times out a response whose body stops half-way", async () => {
-    const server = await loki((response) => {
-      response.writeHead(200, { "Content-Length": "100" });
-      response.write("partial");
-    });
+  it.each<[string, (response: ServerResponse) => void]>([
+    ["never answers", () => {}],
+    [
+      "stops half-way through its answer's body",
+      (response) => {
+        response.writeHead(200, { "Content-Length": "100" });
+        response.write("partial");
+      },
+    ],
+  ])("turns a Loki that %s into a timeout retry", async (_, answer) => {
+    const server = await loki(answer);
     const outcome = await pushToLoki({
       url: server.url,
       headers: {},
