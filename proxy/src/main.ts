@@ -14,12 +14,7 @@ import { createHostPolicy } from "./http/allowed-hosts.ts";
 import type { ExchangeSummary } from "./exchange/outcome.ts";
 import { createExchangeOwner } from "./exchange/owner.ts";
 import { createBackendPool } from "./backends/pool.ts";
-import {
-  spanExportOf,
-  type SpanExport,
-  type SpanExportData,
-} from "./tracing/span-export.ts";
-import { createTraceStarter } from "./tracing/trace-start.ts";
+import type { SpanExport, SpanExportData } from "./tracing/span-export.ts";
 import { refusalOf } from "./http/refusal.ts";
 import { parseRequestTarget } from "./upstream/request-target.ts";
 import { createLogger, type Logger } from "./logger.ts";
@@ -64,7 +59,7 @@ interface Recording {
  * With Loki, records (and spans, tracing on) are built and shipped on a thread of their own; without, each record
  * is one stdout line and each span is exported, here.
  */
-function startRecording(
+async function startRecording(
   config: Config,
   options: AnalyticsPipelineOptions,
   deps: {
@@ -73,7 +68,7 @@ function startRecording(
     clientLabel: boolean;
     tracing: SpanExportData | undefined;
   },
-): Recording {
+): Promise<Recording> {
   const { metrics, logger } = deps;
   if (config.loki.url) {
     const thread = startAnalyticsThread(
@@ -102,7 +97,14 @@ function startRecording(
     }),
     lifecycle: stdout,
     threadMetrics: () => Promise.resolve(undefined),
-    spans: deps.tracing && spanExportOf(deps.tracing, config, metrics, logger),
+    spans:
+      deps.tracing &&
+      (await import("./tracing/span-export.ts")).spanExportOf(
+        deps.tracing,
+        config,
+        metrics,
+        logger,
+      ),
   };
 }
 
@@ -189,7 +191,7 @@ async function main(): Promise<void> {
     claimIdleMs: config.claimIdleMs,
     maxLineBytes: config.loki.maxLineBytes,
   };
-  const recording = startRecording(config, pipelineOptions, {
+  const recording = await startRecording(config, pipelineOptions, {
     metrics,
     logger,
     clientLabel: accessConfig.metricsClientLabel,
@@ -210,8 +212,12 @@ async function main(): Promise<void> {
       summary.tap?.usage.promptTokens ?? 0,
       summary.tap?.usage.completionTokens ?? 0,
     );
+  // OpenTelemetry's packages are loaded only when tracing is configured: ~8 MB of RSS per thread and ~90 ms of
+  // start-up that a proxy with tracing off (the default) does not pay (docs/performance.md, "Tracing's packages").
   const traceStarter = tracingSettings.enabled
-    ? createTraceStarter(tracingSettings)
+    ? (await import("./tracing/trace-start.ts")).createTraceStarter(
+        tracingSettings,
+      )
     : undefined;
   const handler = createExchangeOwner(
     {

@@ -17,7 +17,6 @@ import {
 import { categorizePrompt } from "./category.ts";
 import { createAnalyticsPipeline } from "../delivery/pipeline.ts";
 import { createRecorder } from "./recorder.ts";
-import { spanExportOf } from "../tracing/span-export.ts";
 
 /**
  * Lowers this thread's scheduling priority, so that when every core is busy the kernel runs forwarding first and
@@ -38,7 +37,7 @@ function yieldToForwarding(logger: Logger): void {
   }
 }
 
-function run(port: NonNullable<typeof parentPort>): void {
+async function run(port: NonNullable<typeof parentPort>): Promise<void> {
   const data = workerData as AnalyticsWorkerData;
   const registry = new Registry();
   const metrics = createMetrics(registry, {
@@ -50,8 +49,16 @@ function run(port: NonNullable<typeof parentPort>): void {
   ).child({ thread: "analytics" });
   yieldToForwarding(logger);
   const pipeline = createAnalyticsPipeline(data.pipeline, { metrics, logger });
+  // Loaded only with tracing on, like the request thread's part (main.ts). Exchanges posted meanwhile wait in the
+  // port: it delivers nothing until the listener below is attached.
   const spans =
-    data.tracing && spanExportOf(data.tracing, data.config, metrics, logger);
+    data.tracing &&
+    (await import("../tracing/span-export.ts")).spanExportOf(
+      data.tracing,
+      data.config,
+      metrics,
+      logger,
+    );
   const recorder = createRecorder(data.config, {
     metrics,
     logger,
@@ -94,4 +101,4 @@ function run(port: NonNullable<typeof parentPort>): void {
 
 if (parentPort === null)
   throw new Error("analytics-worker.ts runs as a worker thread only");
-run(parentPort);
+void run(parentPort);
