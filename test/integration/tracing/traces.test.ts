@@ -11,12 +11,19 @@ import {
   createEmulator,
   type Emulator,
 } from "../../fixtures/ollama-emulator/emulator.ts";
+import { readYaml } from "../../config/repo-files.ts";
 import { createFakeLoki, type FakeLoki } from "../../fixtures/fake-loki.ts";
 import { scrape, sumOf } from "../../helpers/metrics.ts";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+
+/** What this test reads of a provisioned Grafana datasource's jsonData. */
+interface GrafanaJsonData {
+  derivedFields?: Array<{ matcherRegex: string }>;
+  tracesToLogsV2?: { query: string };
+}
 const PARENT_ID = "00f067aa0ba902b7";
 
 async function chat(
@@ -438,6 +445,48 @@ describe("traces through the analytics thread (records to Loki)", () => {
     });
     const record = await lokiRecordFor(requestId);
     expect(record).toMatchObject({ trace_id: TRACE_ID, span_id: span.spanId });
+  });
+
+  it("links the record and the trace as Grafana's provisioned datasources read them", async () => {
+    const { requestId } = await chat(proxy, {
+      model: "llama3.2",
+      messages: [{ role: "user", content: "hi" }],
+    });
+    const span = await spanFor(otlp, requestId);
+    await lokiRecordFor(requestId);
+    const entry = loki
+      .entries()
+      .find(
+        (e) =>
+          (e.parsed as Record<string, unknown> | undefined)?.request_id ===
+          requestId,
+      )!;
+    const { datasources } = readYaml(
+      "grafana/provisioning/datasources/datasources.yaml",
+    ) as { datasources: Array<{ type: string; jsonData: GrafanaJsonData }> };
+    const jsonDataOf = (type: string) =>
+      datasources.find((d) => d.type === type)!.jsonData;
+
+    // Loki → Tempo: the derived field, applied to the line as Loki stores it, yields the exported span's trace.
+    const [field] = jsonDataOf("loki").derivedFields ?? [];
+    expect(new RegExp(field!.matcherRegex).exec(entry.line)?.[1]).toBe(
+      span.traceId,
+    );
+    // Tempo → Loki: the trace-to-logs query selects the record's stream and filters on its trace_id ("$$" is
+    // provisioning's escape of "$").
+    const query = jsonDataOf("tempo").tracesToLogsV2!.query.replaceAll(
+      "$${__trace.traceId}",
+      span.traceId,
+    );
+    const selector = /^\{([^}]*)\}/.exec(query)?.[1] ?? "";
+    const matchers = [...selector.matchAll(/(\w+)="([^"]*)"/g)];
+    expect(matchers.length).toBeGreaterThan(0);
+    for (const [, name, value] of matchers)
+      expect(entry.labels[name!]).toBe(value);
+    expect(query).toMatch(/\| json \| trace_id="([0-9a-f]{32})"$/);
+    expect(query).toContain(
+      `trace_id="${(entry.parsed as { trace_id: string }).trace_id}"`,
+    );
   });
 
   it("does not export what the client's trace sampled out, and the record still names the trace", async () => {
