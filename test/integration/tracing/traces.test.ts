@@ -18,13 +18,13 @@ import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 const TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736";
+const PARENT_ID = "00f067aa0ba902b7";
 
 /** What this test reads of a provisioned Grafana datasource's jsonData. */
 interface GrafanaJsonData {
   derivedFields?: Array<{ matcherRegex: string }>;
   tracesToLogsV2?: { query: string };
 }
-const PARENT_ID = "00f067aa0ba902b7";
 
 async function chat(
   proxy: ProxyProcess,
@@ -420,16 +420,21 @@ describe("traces through the analytics thread (records to Loki)", () => {
     await emulator?.close();
   });
 
-  /** The record Loki received for a request. */
-  const lokiRecordFor = (requestId: string) =>
+  /** The entry Loki stored for a request: its stream labels, its line and the record parsed from it. */
+  const lokiEntryFor = (requestId: string) =>
     waitFor(
       () =>
         loki
           .entries()
-          .map((entry) => entry.parsed as Record<string, unknown>)
-          .find((parsed) => parsed?.request_id === requestId),
+          .find(
+            (entry) =>
+              (entry.parsed as Record<string, unknown> | undefined)
+                ?.request_id === requestId,
+          ),
       { timeoutMs: 10_000 },
     );
+  const lokiRecordFor = async (requestId: string) =>
+    (await lokiEntryFor(requestId)).parsed as Record<string, unknown>;
 
   it("exports the span the record names, under the client's parent", async () => {
     const { requestId } = await chat(
@@ -453,14 +458,7 @@ describe("traces through the analytics thread (records to Loki)", () => {
       messages: [{ role: "user", content: "hi" }],
     });
     const span = await spanFor(otlp, requestId);
-    await lokiRecordFor(requestId);
-    const entry = loki
-      .entries()
-      .find(
-        (e) =>
-          (e.parsed as Record<string, unknown> | undefined)?.request_id ===
-          requestId,
-      )!;
+    const entry = await lokiEntryFor(requestId);
     const { datasources } = readYaml(
       "grafana/provisioning/datasources/datasources.yaml",
     ) as { datasources: Array<{ type: string; jsonData: GrafanaJsonData }> };
