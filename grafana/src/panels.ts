@@ -53,6 +53,7 @@ export const unit = {
   short: "short",
   tokensPerSecond: "suffix: tok/s",
   recordsPerSecond: "suffix: rec/s",
+  spansPerSecond: "suffix: spans/s",
   dateFromNow: "dateTimeFromNow",
 } as const;
 

@@ -1,5 +1,6 @@
-// "Proxy internals": the proxy's own machinery. The analytics-record pipeline (outbox → Loki), requests it
-// refused, failures talking to Ollama, and the Node.js process. Prometheus only.
+// "Proxy internals": the proxy's own machinery. The analytics-record pipeline (outbox → Loki), the export of
+// trace spans (proxy → Tempo), requests it refused, failures talking to Ollama, and the Node.js process.
+// Prometheus only.
 import {
   DashboardBuilder,
   DashboardCursorSync,
@@ -29,7 +30,7 @@ export function proxyInternalsDashboard(): Dashboard {
     .uid(UID.proxyInternals)
     .id(null)
     .description(
-      "The metrics proxy itself: analytics-record pipeline to Loki, rejections, upstream errors, Node.js process.",
+      "The metrics proxy itself: analytics-record pipeline to Loki, trace spans to Tempo, rejections, upstream errors, Node.js process.",
     )
     .tags([STACK_TAG, "ollama"])
     .refresh("30s")
@@ -183,6 +184,61 @@ export function proxyInternalsDashboard(): Dashboard {
           prom(
             `histogram_quantile(0.95, sum by (le) (rate(ollama_proxy_loki_push_duration_seconds_bucket{${INSTANCE}}[$__rate_interval])))`,
             "p95",
+          ),
+        ),
+    );
+
+  // ---------------------------------------------------------------------------------------------- traces
+  builder
+    .withRow(new RowBuilder("Traces"))
+    .withPanel(
+      timeseries(
+        {
+          title: "Spans exported and dropped",
+          description:
+            "Spans the proxy's OTLP exporter delivered (the collector accepted them) and spans it lost, by reason: " +
+            "export_failed (the collector down or refusing), queue_full (more spans between exports than " +
+            "OTEL_BSP_MAX_QUEUE_SIZE). Drops alert; requests are never affected. Empty with tracing off.",
+        },
+        unit.spansPerSecond,
+      )
+        .span(12)
+        .overrideByName("exported", [fixedColor("green")])
+        .withTarget(
+          prom(
+            `sum(rate(ollama_proxy_trace_spans_exported_total{${INSTANCE}}[$__rate_interval]))`,
+            "exported",
+          ),
+        )
+        .withTarget(
+          prom(
+            `sum by (reason) (rate(ollama_proxy_trace_spans_dropped_total{${INSTANCE}}[$__rate_interval]))`,
+            "dropped: {{reason}}",
+          ),
+        ),
+    )
+    .withPanel(
+      timeseries(
+        {
+          title: "Tempo: spans received and discarded",
+          description:
+            "Spans Tempo's distributor received (from the proxy and any other service sending to it) and spans " +
+            "it discarded, by reason (rate_limited, trace_too_large, live_traces_exceeded). Discards alert.",
+        },
+        unit.spansPerSecond,
+      )
+        .span(12)
+        .overrideByName("received", [fixedColor("green")])
+        .withTarget(
+          prom(
+            "sum(rate(tempo_distributor_spans_received_total[$__rate_interval]))",
+            "received",
+          ),
+        )
+        .withTarget(
+          prom(
+            "sum by (reason) (rate(tempo_discarded_spans_total[$__rate_interval]))",
+            "discarded: {{reason}}",
           ),
         ),
     );

@@ -471,6 +471,7 @@ describe("compose.yaml", () => {
         "proxy:11434",
         "localhost:9090",
         "loki:3100",
+        "tempo:3200",
         "grafana:3000",
         "node-exporter:9100",
       ]),

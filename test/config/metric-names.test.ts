@@ -1,7 +1,7 @@
 // Every metric a dashboard or rule names must exist: `ollama_*` names in proxy/src/metrics/definitions.ts (read
 // from its `name:` fields; histograms expose _bucket/_sum/_count) or among prom-client's default process metrics
 // under the prefix definitions.ts gives them; `level:metric:op` names must be recorded by a rule; anything else
-// must come from a component the stack scrapes (Prometheus, Loki, Grafana, node-exporter, the GPU exporter).
+// must come from a component the stack scrapes (Prometheus, Loki, Tempo, Grafana, node-exporter, the GPU exporter).
 import { Registry, collectDefaultMetrics } from "prom-client";
 import { describe, expect, it } from "vitest";
 import {
@@ -54,6 +54,7 @@ const EXTERNAL = [
   /^ALERTS(_FOR_STATE)?$/,
   /^prometheus_/,
   /^loki_/,
+  /^tempo_/,
   /^grafana_/,
   /^node_/,
   /^DCGM_FI_/,

@@ -89,6 +89,8 @@ describe("rule conventions", () => {
       "OllamaProxyOutboxStale",
       "OllamaProxyRecordsDropped",
       "LokiDiscardingLines",
+      "OllamaProxyTraceSpansDropped",
+      "TempoDiscardingSpans",
       "OllamaModelMemoryNearCapacity",
       "OllamaModelVramNearCapacity",
     ]) {

@@ -304,6 +304,29 @@ describe.skipIf(images.unavailable !== undefined)(
           ]);
         },
       );
+      tempoIt(
+        `is scraped by Prometheus, which sees the spans leave the proxy and reach Tempo${tempoSkip ? ` (${tempoSkip})` : ""}`,
+        async () => {
+          // What Proxy internals → Traces and the span alerts read. The proxy has exported spans by now (the
+          // trace above is in Tempo); Prometheus sees both counters move at its next scrape of each side.
+          // Drops are not asserted: spans exported before Tempo was ready may count as export_failed.
+          const positive = (promql: string) =>
+            waitFor(
+              async () => {
+                const value = await instantValue(prometheusUrl, promql);
+                return value !== undefined && value > 0 ? value : undefined;
+              },
+              { timeoutMs: 60_000, intervalMs: 2000, message: promql },
+            );
+          expect(await positive('up{job="tempo"}')).toBe(1);
+          await positive(
+            'sum(tempo_distributor_spans_received_total{job="tempo"})',
+          );
+          await positive(
+            'sum(ollama_proxy_trace_spans_exported_total{job="ollama-proxy"})',
+          );
+        },
+      );
     });
 
     describe("Grafana", () => {

@@ -1,6 +1,6 @@
 // Every PromQL expression of the dashboards and rules, executed against a real Prometheus (Debian's) that
 // scraped the real proxy while the traffic generator drove it against the emulator: each must return data.
-// Expressions over components that cannot run here (Loki, Grafana, an NVIDIA GPU) are skipped by name.
+// Expressions over components that cannot run here (Loki, Tempo, Grafana, an NVIDIA GPU) are skipped by name.
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
@@ -42,6 +42,8 @@ const NODE_EXPORTER = "/usr/bin/prometheus-node-exporter";
 function unavailable(expr: string): string | undefined {
   if (/\bloki_/.test(expr) || /job="loki"/.test(expr))
     return "needs a real Loki (its own metrics)";
+  if (/\btempo_/.test(expr) || /job="tempo"/.test(expr))
+    return "needs a real Tempo (its own metrics)";
   if (/\bgrafana_/.test(expr) || /job="grafana"/.test(expr))
     return "needs a real Grafana";
   if (/DCGM_|gpu_memory_capacity/.test(expr))
