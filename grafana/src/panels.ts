@@ -32,6 +32,7 @@ import { PanelBuilder as TimeseriesPanel } from "@grafana/grafana-foundation-sdk
 /** Provisioned in grafana/provisioning/datasources/datasources.yaml with these fixed uids. */
 export const PROMETHEUS = { type: "prometheus", uid: "prometheus" };
 export const LOKI = { type: "loki", uid: "loki" };
+export const TEMPO = { type: "tempo", uid: "tempo", name: "Tempo" };
 
 /** Dashboard uids, fixed so that URLs and cross-dashboard links stay stable. */
 export const UID = {
@@ -306,6 +307,27 @@ export function displayName(name: string): DynamicConfigValue {
 /** A field data link; `url` may use ${__value.raw}, ${__data.fields.<name>} and ${__url_time_range}. */
 export function dataLink(title: string, url: string): DynamicConfigValue {
   return { id: "links", value: [{ title, url }] };
+}
+
+/**
+ * A field data link that opens the cell's trace id in Tempo (Explore), the way the Loki datasource's derived field
+ * does: an internal link to the provisioned Tempo datasource, whose TraceQL query accepts a bare trace id.
+ */
+export function traceLink(title: string): DynamicConfigValue {
+  return {
+    id: "links",
+    value: [
+      {
+        title,
+        url: "",
+        internal: {
+          datasourceUid: TEMPO.uid,
+          datasourceName: TEMPO.name,
+          query: { query: "${__value.raw}", queryType: "traceql" },
+        },
+      },
+    ],
+  };
 }
 
 /** Turns one-row-per-series results (Prometheus or Loki) into a table with one column per label. */

@@ -25,6 +25,7 @@ import {
   stackLinks,
   table,
   timeseries,
+  traceLink,
   unit,
 } from "./panels.ts";
 
@@ -103,7 +104,7 @@ export function promptAnalyticsDashboard(): Dashboard {
           title: "Slowest requests",
           description:
             "The 20 longest requests of the range (end-to-end duration), matching the model and prompt search. " +
-            "Click a request id to open its record below.",
+            "Click a request id to open its record below, a trace id (tracing on) to open its trace in Tempo.",
         },
         unit.milliseconds,
       )
@@ -111,9 +112,9 @@ export function promptAnalyticsDashboard(): Dashboard {
         .height(10)
         .withTarget(
           lokiInstant(
-            "topk(20, max by (request_id, model, endpoint, status) (max_over_time(\n" +
+            "topk(20, max by (request_id, trace_id, model, endpoint, status) (max_over_time(\n" +
               `  ${RECORDS} ${SEARCH}\n` +
-              `  | json request_id, model, endpoint, status, prompt, duration_ms ${BY_MODEL} ${IN_PROMPT} ${DROP_PROMPT}\n` +
+              `  | json request_id, trace_id, model, endpoint, status, prompt, duration_ms ${BY_MODEL} ${IN_PROMPT} ${DROP_PROMPT}\n` +
               '  | unwrap duration_ms | __error__="" [$__range])))',
           ),
         )
@@ -125,7 +126,8 @@ export function promptAnalyticsDashboard(): Dashboard {
         ])
         .overrideByName("request_id", [
           dataLink("Show this record", RECORD_LINK),
-        ]),
+        ])
+        .overrideByName("trace_id", [traceLink("Open this trace")]),
     )
     .withPanel(
       ranking(

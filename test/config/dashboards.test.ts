@@ -40,6 +40,15 @@ function provisionedDatasources(): Map<string, string> {
   return uids;
 }
 
+function provisionedDatasourceNames(): Map<string, string> {
+  const file = "grafana/provisioning/datasources/datasources.yaml";
+  return new Map(
+    asList(asDict(readYaml(file), file).datasources)
+      .filter(isDict)
+      .map((ds) => [asString(ds.uid) ?? "", asString(ds.name) ?? ""]),
+  );
+}
+
 describe("generated dashboards", () => {
   const out = mkdtempSync(join(tmpdir(), "dashboards-"));
   afterAll(() => rmSync(out, { recursive: true, force: true }));
@@ -135,6 +144,34 @@ describe.each(EXPECTED)("%s", (file) => {
         `${where}: uid ${ds?.uid} is not provisioned`,
       ).toBe(true);
       expect(ds?.type, where).toBe(datasources.get(ds?.uid ?? ""));
+    }
+  });
+
+  it("data links lead somewhere provisioned: a datasource by uid and name, or a dashboard by uid", () => {
+    const names = provisionedDatasourceNames();
+    const dashboardUids = new Set(EXPECTED.map((f) => readDashboard(f).uid));
+    const links = content.flatMap((panel) =>
+      asList(asDict(panel.fieldConfig ?? {}, "fieldConfig").overrides)
+        .filter(isDict)
+        .flatMap((override) => asList(override.properties).filter(isDict))
+        .filter((property) => property.id === "links")
+        .flatMap((property) => asList(property.value).filter(isDict))
+        .map((link) => ({ panel: asString(panel.title), link })),
+    );
+    for (const { panel, link } of links) {
+      const where = `panel "${panel}", link "${asString(link.title)}"`;
+      if (isDict(link.internal)) {
+        const uid = asString(link.internal.datasourceUid) ?? "";
+        expect(datasources.has(uid), `${where}: uid ${uid}`).toBe(true);
+        expect(link.internal.datasourceName, where).toBe(names.get(uid));
+        expect(asDict(link.internal.query, where).query, where).toBe(
+          "${__value.raw}",
+        );
+      } else {
+        const url = asString(link.url) ?? "";
+        const target = /^\/d\/([^/?]+)/.exec(url)?.[1];
+        expect(dashboardUids.has(target ?? ""), `${where}: ${url}`).toBe(true);
+      }
     }
   });
 
