@@ -198,7 +198,7 @@ export function proxyInternalsDashboard(): Dashboard {
           description:
             "Spans the proxy's OTLP exporter delivered (the collector accepted them) and spans it lost, by reason: " +
             "export_failed (the collector down or refusing), queue_full (more spans between exports than " +
-            "OTEL_BSP_MAX_QUEUE_SIZE). Drops alert; requests are never affected. Empty with tracing off.",
+            "OTEL_BSP_MAX_QUEUE_SIZE). Drops alert; requests are never affected. Flat at zero with tracing off.",
         },
         unit.spansPerSecond,
       )
