@@ -29,23 +29,16 @@ const EXPECTED = [
   "grafana/dashboards/Ollama/proxy-internals.json",
 ];
 
-function provisionedDatasources(): Map<string, string> {
-  const file = "grafana/provisioning/datasources/datasources.yaml";
-  const uids = new Map<string, string>();
-  for (const ds of asList(asDict(readYaml(file), file).datasources).filter(
-    isDict,
-  )) {
-    uids.set(asString(ds.uid) ?? "", asString(ds.type) ?? "");
-  }
-  return uids;
-}
-
-function provisionedDatasourceNames(): Map<string, string> {
+/** The provisioned datasources by uid: their type and the name Grafana shows (and internal links carry). */
+function provisionedDatasources(): Map<string, { type: string; name: string }> {
   const file = "grafana/provisioning/datasources/datasources.yaml";
   return new Map(
     asList(asDict(readYaml(file), file).datasources)
       .filter(isDict)
-      .map((ds) => [asString(ds.uid) ?? "", asString(ds.name) ?? ""]),
+      .map((ds) => [
+        asString(ds.uid) ?? "",
+        { type: asString(ds.type) ?? "", name: asString(ds.name) ?? "" },
+      ]),
   );
 }
 
@@ -143,12 +136,11 @@ describe.each(EXPECTED)("%s", (file) => {
         datasources.has(ds?.uid ?? ""),
         `${where}: uid ${ds?.uid} is not provisioned`,
       ).toBe(true);
-      expect(ds?.type, where).toBe(datasources.get(ds?.uid ?? ""));
+      expect(ds?.type, where).toBe(datasources.get(ds?.uid ?? "")?.type);
     }
   });
 
   it("data links lead somewhere provisioned: a datasource by uid and name, or a dashboard by uid", () => {
-    const names = provisionedDatasourceNames();
     const dashboardUids = new Set(EXPECTED.map((f) => readDashboard(f).uid));
     const links = content.flatMap((panel) =>
       asList(asDict(panel.fieldConfig ?? {}, "fieldConfig").overrides)
@@ -163,7 +155,9 @@ describe.each(EXPECTED)("%s", (file) => {
       if (isDict(link.internal)) {
         const uid = asString(link.internal.datasourceUid) ?? "";
         expect(datasources.has(uid), `${where}: uid ${uid}`).toBe(true);
-        expect(link.internal.datasourceName, where).toBe(names.get(uid));
+        expect(link.internal.datasourceName, where).toBe(
+          datasources.get(uid)?.name,
+        );
         expect(asDict(link.internal.query, where).query, where).toBe(
           "${__value.raw}",
         );
@@ -288,8 +282,8 @@ describe("dashboard variables", () => {
 describe("Grafana provisioning", () => {
   it("provisions Prometheus and Loki with fixed uids", () => {
     const ds = provisionedDatasources();
-    expect(ds.get("prometheus")).toBe("prometheus");
-    expect(ds.get("loki")).toBe("loki");
+    expect(ds.get("prometheus")?.type).toBe("prometheus");
+    expect(ds.get("loki")?.type).toBe("loki");
   });
 
   it("the dashboard provider reads the folder compose.yaml mounts, folders from files", () => {
