@@ -28,6 +28,7 @@ interface Target {
   range?: boolean;
   queryType?: string;
   hide?: boolean;
+  exemplar?: boolean;
 }
 
 interface Panel {
@@ -51,6 +52,8 @@ export interface PanelQuery {
   datasource: { type: string; uid: string };
   expr: string;
   instant: boolean;
+  /** The panel shows the series' exemplars (trace ids). */
+  exemplar: boolean;
 }
 
 /** Every dashboard JSON under grafana/dashboards (the provisioned folder). */
@@ -120,12 +123,25 @@ export function panelQueries(
           datasource: { type: ds.type, uid: ds.uid },
           expr: interpolate(target.expr, variables, textValues),
           instant: target.instant === true || target.queryType === "instant",
+          exemplar: target.exemplar === true,
         });
       }
     }
   };
   walk(dashboard.panels ?? []);
   return out;
+}
+
+/** A data frame as /api/ds/query returns it: named fields, one array of values per field. */
+export interface Frame {
+  schema?: { name?: string; fields?: { name: string }[] };
+  data?: { values?: unknown[][] };
+}
+
+/** The values of `frame`'s field `name`, or undefined when it has no such field. */
+export function column(frame: Frame, name: string): unknown[] | undefined {
+  const index = frame.schema?.fields?.findIndex((f) => f.name === name) ?? -1;
+  return index < 0 ? undefined : (frame.data?.values?.[index] ?? []);
 }
 
 export interface GrafanaClient {
@@ -136,6 +152,15 @@ export interface GrafanaClient {
     fromMs: number,
     toMs: number,
   ): Promise<{ status: number; rows: number; error?: string }>;
+  /** Runs one query object of a datasource through /api/ds/query, as Grafana's panels and Explore send it. */
+  frames(
+    query: {
+      refId: string;
+      datasource: { type: string; uid: string };
+    } & Record<string, unknown>,
+    fromMs: number,
+    toMs: number,
+  ): Promise<{ status: number; frames: Frame[]; error?: string }>;
 }
 
 interface DsQueryAnswer {
@@ -144,7 +169,7 @@ interface DsQueryAnswer {
     {
       status?: number;
       error?: string;
-      frames?: { data?: { values?: unknown[][] } }[];
+      frames?: Frame[];
     }
   >;
   message?: string;
@@ -156,6 +181,25 @@ export function createGrafanaClient(
   password: string,
 ): GrafanaClient {
   const auth = `Basic ${Buffer.from(`${user}:${password}`).toString("base64")}`;
+  const frames: GrafanaClient["frames"] = async (query, fromMs, toMs) => {
+    const response = await fetch(`${url}/api/ds/query`, {
+      method: "POST",
+      headers: { Authorization: auth, "Content-Type": "application/json" },
+      body: JSON.stringify({
+        from: String(fromMs),
+        to: String(toMs),
+        queries: [query],
+      }),
+      signal: AbortSignal.timeout(60_000),
+    });
+    const answer = (await response.json()) as DsQueryAnswer;
+    const result = answer.results?.[query.refId];
+    return {
+      status: response.status,
+      frames: result?.frames ?? [],
+      error: result?.error ?? answer.message,
+    };
+  };
   return {
     async get(pathAndQuery) {
       const response = await fetch(`${url}${pathAndQuery}`, {
@@ -175,38 +219,26 @@ export function createGrafanaClient(
       const query =
         q.datasource.type === "loki"
           ? { queryType: q.instant ? "instant" : "range", maxLines: 1000 }
-          : { instant: q.instant, range: !q.instant };
-      const response = await fetch(`${url}/api/ds/query`, {
-        method: "POST",
-        headers: { Authorization: auth, "Content-Type": "application/json" },
-        body: JSON.stringify({
-          from: String(fromMs),
-          to: String(toMs),
-          queries: [
-            {
-              refId: q.refId,
-              datasource: q.datasource,
-              expr: q.expr,
-              intervalMs: 15_000,
-              maxDataPoints: 500,
-              ...query,
-            },
-          ],
-        }),
-        signal: AbortSignal.timeout(60_000),
-      });
-      const answer = (await response.json()) as DsQueryAnswer;
-      const result = answer.results?.[q.refId];
-      const rows = (result?.frames ?? []).reduce(
+          : { instant: q.instant, range: !q.instant, exemplar: q.exemplar };
+      const result = await frames(
+        {
+          refId: q.refId,
+          datasource: q.datasource,
+          expr: q.expr,
+          intervalMs: 15_000,
+          maxDataPoints: 500,
+          ...query,
+        },
+        fromMs,
+        toMs,
+      );
+      const rows = result.frames.reduce(
         (n, frame) =>
           n + Math.max(0, ...(frame.data?.values ?? []).map((v) => v.length)),
         0,
       );
-      return {
-        status: response.status,
-        rows,
-        error: result?.error ?? answer.message,
-      };
+      return { status: result.status, rows, error: result.error };
     },
+    frames,
   };
 }

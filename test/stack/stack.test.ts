@@ -31,6 +31,7 @@ import {
   type Stack,
 } from "./compose-stack.ts";
 import {
+  column,
   createGrafanaClient,
   dashboardFiles,
   panelQueries,
@@ -241,22 +242,30 @@ describe.skipIf(images.unavailable !== undefined)(
       }
     });
 
+    /** A native chat that Ollama answered, from Loki: its trace has Ollama's timing phases. */
+    const chatRecordWithTrace = (): AnalyticsRecord => {
+      const found = [...recordsById.values()].find(
+        (record) =>
+          typeof record.trace_id === "string" &&
+          record.endpoint === "/api/chat" &&
+          record.outcome === "ok" &&
+          typeof record.eval_ms === "number",
+      );
+      expect(found, "a chat record with a trace_id").toBeDefined();
+      expect(String(found!.trace_id)).toMatch(/^[0-9a-f]{32}$/);
+      return found!;
+    };
+    /** Its span's name: the model asked for, which the client may have sent with or without ":latest". */
+    const chatSpanName = (record: AnalyticsRecord) =>
+      `chat ${String(record.model_requested ?? record.model).replace(/:latest$/, "")}`;
+
     describe("Tempo", () => {
       const tempoIt = it.skipIf(tempoSkip !== undefined);
       tempoIt(
         `has a chat's trace with Ollama's phases, by id and by TraceQL, and its record carries the same id${tempoSkip ? ` (${tempoSkip})` : ""}`,
         async () => {
-          // A native chat that Ollama answered: its trace has Ollama's timing phases.
-          const withTrace = [...recordsById.values()].find(
-            (record) =>
-              typeof record.trace_id === "string" &&
-              record.endpoint === "/api/chat" &&
-              record.outcome === "ok" &&
-              typeof record.eval_ms === "number",
-          );
-          expect(withTrace, "a chat record with a trace_id").toBeDefined();
-          const traceId = String(withTrace!.trace_id);
-          expect(traceId).toMatch(/^[0-9a-f]{32}$/);
+          const withTrace = chatRecordWithTrace();
+          const traceId = String(withTrace.trace_id);
           const tempoUrl = await stack.url("tempo");
           const trace = await waitFor(
             async () => {
@@ -270,21 +279,17 @@ describe.skipIf(images.unavailable !== undefined)(
           );
           // Tempo's JSON carries span ids in base64: the record's span id, hex, is found by its bytes.
           const spanIdBase64 = Buffer.from(
-            String(withTrace!.span_id),
+            String(withTrace.span_id),
             "hex",
           ).toString("base64");
           expect(trace).toContain(spanIdBase64);
-          expect(trace).toContain(String(withTrace!.request_id));
-          // Named for the model asked for, which the client may have sent with or without ":latest".
-          const asked = String(
-            withTrace!.model_requested ?? withTrace!.model,
-          ).replace(/:latest$/, "");
-          expect(trace).toContain(`"chat ${asked}`);
+          expect(trace).toContain(String(withTrace.request_id));
+          expect(trace).toContain(`"${chatSpanName(withTrace)}`);
           for (const phase of ["ollama prompt_eval", "ollama eval"])
             expect(trace, phase).toContain(`"${phase}"`);
 
           // Searchable by its attributes (TraceQL), as Grafana's Tempo search and the README's recipes use them.
-          const q = `{span.ollama_proxy.request_id="${String(withTrace!.request_id)}"}`;
+          const q = `{span.ollama_proxy.request_id="${String(withTrace.request_id)}"}`;
           const found = await waitFor(
             async () => {
               const response = await fetch(
@@ -427,6 +432,103 @@ describe.skipIf(images.unavailable !== undefined)(
             expect(empty).toEqual([]);
           },
         );
+
+      // Issue 14's one click, as Grafana makes it: from a record or an exemplar to the trace, through the
+      // provisioned datasources (what Explore's trace view and the panels' exemplar links query).
+      const tracesSkip = grafanaSkip ?? tempoSkip;
+      const tracesIt = it.skipIf(tracesSkip !== undefined);
+      const tracesNote = tracesSkip ? ` (${tracesSkip})` : "";
+      /** The trace as Grafana's trace view loads it: the Tempo datasource's trace-by-id query. */
+      const openTrace = async (g: GrafanaClient, traceId: string) =>
+        waitFor(
+          async () => {
+            const { frames } = await g.frames(
+              {
+                refId: "A",
+                datasource: { type: "tempo", uid: "tempo" },
+                queryType: "traceId",
+                query: traceId,
+              },
+              startedAtMs - 60_000,
+              Date.now() + 60_000,
+            );
+            return frames.find((frame) => column(frame, "spanID")?.length);
+          },
+          {
+            timeoutMs: 60_000,
+            intervalMs: 2000,
+            message: `trace ${traceId} through Grafana's Tempo datasource`,
+          },
+        );
+
+      tracesIt(
+        `a record's trace opens through Grafana's Tempo datasource, with Ollama's phases${tracesNote}`,
+        async () => {
+          const g = await grafanaReady();
+          const record = chatRecordWithTrace();
+          const trace = await openTrace(g, String(record.trace_id));
+          // Grafana drops a zero upper half of the id only; ours are random.
+          expect(
+            new Set(
+              column(trace, "traceID")?.map((id) =>
+                String(id).padStart(32, "0"),
+              ),
+            ),
+          ).toEqual(new Set([record.trace_id]));
+          expect(column(trace, "spanID")).toContain(record.span_id);
+          const names = column(trace, "operationName") ?? [];
+          expect(names).toContain(chatSpanName(record));
+          expect(names).toEqual(
+            expect.arrayContaining(["ollama prompt_eval", "ollama eval"]),
+          );
+        },
+      );
+
+      tracesIt(
+        `the TTFT panel's exemplars carry trace ids that Grafana's Tempo datasource opens${tracesNote}`,
+        async () => {
+          const g = await grafanaReady();
+          const overview = dashboards.find((d) => d.uid === "ollama-overview");
+          const withExemplars = panelQueries(
+            overview?.json ?? { uid: "", title: "" },
+          ).filter((q) => q.exemplar);
+          expect(
+            withExemplars.length,
+            "panels that show exemplars",
+          ).toBeGreaterThan(0);
+          const ttft = withExemplars.find((q) =>
+            q.expr.includes("ollama_time_to_first_token_seconds_bucket"),
+          );
+          expect(ttft, "the TTFT panel's exemplar query").toBeDefined();
+          // Exemplars reach Prometheus with the scrapes after the requests: wait for one.
+          const traceIds = await waitFor(
+            async () => {
+              const { frames } = await g.frames(
+                {
+                  refId: ttft!.refId,
+                  datasource: ttft!.datasource,
+                  expr: ttft!.expr,
+                  range: true,
+                  instant: false,
+                  exemplar: true,
+                  intervalMs: 15_000,
+                  maxDataPoints: 500,
+                },
+                startedAtMs - 60_000,
+                Date.now(),
+              );
+              const ids = frames.flatMap((frame) =>
+                (column(frame, "trace_id") ?? []).map(String),
+              );
+              return ids.length > 0 ? ids : undefined;
+            },
+            { timeoutMs: 60_000, intervalMs: 2000, message: "exemplars" },
+          );
+          for (const id of traceIds) expect(id).toMatch(/^[0-9a-f]{32}$/);
+          const trace = await openTrace(g, traceIds[0]!);
+          expect(column(trace, "operationName")?.length).toBeGreaterThan(0);
+        },
+      );
     });
 
     describe("resilience: no record is lost", () => {
