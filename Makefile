@@ -3,7 +3,7 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 .DEFAULT_GOAL := help
 
-# Node >= 22 first on PATH (fetched into a cache when the system node is older); see scripts/use-node.sh.
+# Node >= 22.19 first on PATH (fetched into a cache when the system node is older); see scripts/use-node.sh.
 export PATH := $(shell bash -c 'source scripts/use-node.sh >&2 && echo "$$PATH"')
 
 VITEST_REPORT := .cache/vitest-report.json

@@ -10,6 +10,7 @@ import { promisify } from "node:util";
 const ENTRIES = [
   "passthrough-main.ts",
   "node-pipe-main.ts",
+  "undici-pipe-main.ts",
   "proxy-core-main.ts",
 ];
 

@@ -30,6 +30,7 @@ export const TARGET_NAMES = [
   "direct",
   "nginx",
   "node-pipe",
+  "undici-pipe",
   "passthrough",
   "proxy",
   "proxy-core",
@@ -39,7 +40,7 @@ export const TARGET_NAMES = [
 ] as const;
 export type TargetName = (typeof TARGET_NAMES)[number];
 
-/** What `npm run bench` measures unless --targets says otherwise (node-pipe and proxy-metrics are extra baselines). */
+/** What `npm run bench` measures unless --targets says otherwise (node-pipe, undici-pipe and proxy-metrics are extra baselines). */
 export const DEFAULT_TARGETS: readonly TargetName[] = [
   "direct",
   "nginx",
@@ -54,6 +55,7 @@ export const TARGET_LABELS: Record<TargetName, string> = {
   direct: "direct",
   nginx: "nginx",
   "node-pipe": "Node http pipe",
+  "undici-pipe": "undici pipe",
   passthrough: "http-proxy-3 bare",
   proxy: "our proxy",
   "proxy-core": "our proxy, analytics off",
@@ -224,6 +226,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
           break;
         }
         case "node-pipe":
+        case "undici-pipe":
         case "passthrough":
         case "proxy-core":
         case "proxy-metrics": {

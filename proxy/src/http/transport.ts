@@ -1,33 +1,32 @@
-// Moves one request's bytes to the upstream and its response's bytes back: http-proxy-3 over a keep-alive pool.
-// Knows HTTP, not Ollama: what to observe or rewrite and how to answer a failure are the exchange owner's
-// (exchange/owner.ts) decisions, handed in per request as callbacks. Forwards every method, path, query, header
-// and body byte unchanged, Host aside (changeOrigin: Ollama rejects foreign hosts, reference §9.3).
-import http, {
-  type IncomingHttpHeaders,
-  type IncomingMessage,
-  type ServerResponse,
+// Moves one request's bytes to the upstream and its response's bytes back: undici's HTTP/1.1 client over a
+// keep-alive pool, driven through its handler API so that no stream object is made per response. Knows HTTP, not
+// Ollama: what to observe or rewrite and how to answer a failure are the exchange owner's (exchange/owner.ts)
+// decisions, handed in per request as callbacks. Forwards every method, path, query, end-to-end header and body
+// byte unchanged; Host is the upstream's (Ollama rejects foreign hosts, reference §9.3) and hop-by-hop headers
+// stay on their hop (RFC 9110 §7.6.1). Why undici and not http-proxy-3: docs/performance.md, "The transport".
+import type {
+  IncomingHttpHeaders,
+  IncomingMessage,
+  OutgoingHttpHeaders,
+  ServerResponse,
 } from "node:http";
-import https from "node:https";
-import type { Socket } from "node:net";
-import type { Stream } from "node:stream";
-import { createProxyServer } from "http-proxy-3";
+import { PassThrough } from "node:stream";
+import { Pool, type Dispatcher } from "undici";
 
 const NEWLINE = 0x0a;
 
-/**
- * A body already read, in the one shape http-proxy-3 uses its `buffer` option (`buffer.pipe(proxyReq)`): the bytes
- * go out with the request's head in one write. `Readable.from` made a stream, an async iterator and their
- * listeners for every POST (measured: ~25 µs of CPU per `/api/generate`).
- */
-function bodyOf(bytes: Buffer): Stream {
-  const body = {
-    pipe<T extends NodeJS.WritableStream>(destination: T): T {
-      destination.end(bytes);
-      return destination;
-    },
-  };
-  return body as unknown as Stream;
-}
+/** Headers of one connection, not of the message (RFC 9110 §7.6.1); undici refuses most of them in a request. */
+const HOP_BY_HOP = new Set([
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "te",
+  "trailer",
+  "upgrade",
+  // Answered by this proxy's server (100 Continue) before the body is read; undici does not send it.
+  "expect",
+]);
 
 export type UpstreamErrorReason = "timeout" | "connect" | "reset" | "other";
 
@@ -65,7 +64,7 @@ export interface ForwardCallbacks {
 export interface ForwardOptions {
   /** The request body already read (maybe rewritten); absent: the client's body streams through as it comes. */
   readonly body?: Buffer;
-  /** The owner may rewrite the response body; decided before sending (http-proxy-3's selfHandleResponse). */
+  /** The owner may rewrite the response body; decided before sending. */
   readonly rewrites: boolean;
 }
 
@@ -85,19 +84,6 @@ export interface Transport {
   close(): void;
 }
 
-interface InFlight {
-  readonly callbacks: ForwardCallbacks;
-  readonly rewrites: boolean;
-  timedOut: boolean;
-}
-
-// http-proxy-3's events are server-wide; each names the request, which carries its own callbacks. Not a WeakMap:
-// a request held by a long-lived table while in flight is promoted to the old generation (docs/performance.md).
-const IN_FLIGHT = Symbol("transport.inFlight");
-type Forwarded = IncomingMessage & { [IN_FLIGHT]?: InFlight };
-const inFlightOf = (req: IncomingMessage): InFlight | undefined =>
-  (req as Forwarded)[IN_FLIGHT];
-
 export function upstreamErrorReason(
   error: NodeJS.ErrnoException,
   timedOut: boolean,
@@ -109,141 +95,195 @@ export function upstreamErrorReason(
     case "EHOSTUNREACH":
     case "ENETUNREACH":
     case "EAI_AGAIN":
+    case "UND_ERR_CONNECT_TIMEOUT":
       return "connect";
     case "ECONNRESET":
     case "EPIPE":
+    case "UND_ERR_SOCKET":
       return "reset";
     default:
       return "other";
   }
 }
 
-export function createTransport(options: TransportOptions): Transport {
-  const target = new URL(options.upstreamUrl);
-  const agentOptions = {
-    keepAlive: true,
-    maxSockets: Infinity,
-    maxFreeSockets: 512,
-    scheduling: "lifo" as const,
-  };
-  // http-proxy-3 opens a new upstream connection per request without an agent; pooling is ~10× faster.
-  const agent =
-    target.protocol === "https:"
-      ? new https.Agent(agentOptions)
-      : new http.Agent(agentOptions);
-  const proxy = createProxyServer({
-    target: options.upstreamUrl,
-    agent,
-    changeOrigin: true,
-    xfwd: false,
-    preserveHeaderKeyCase: true,
-  });
+const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
-  proxy.on("proxyReq", (proxyReq, req) => {
-    proxyReq.setNoDelay?.(true);
-    if (options.idleTimeoutMs > 0) {
-      proxyReq.setTimeout(options.idleTimeoutMs, () => {
-        const state = inFlightOf(req);
-        if (state) state.timedOut = true;
-        proxyReq.destroy(
-          new Error(`no bytes from upstream for ${options.idleTimeoutMs} ms`),
-        );
-      });
-    }
-  });
+/** The client's headers for the upstream: end-to-end ones only, Host left to the pool (the upstream's). */
+function requestHeaders(req: IncomingMessage): IncomingHttpHeaders {
+  const headers: IncomingHttpHeaders = {};
+  const source = req.headers;
+  // Headers the client named in Connection are hop-by-hop too.
+  const named = source.connection
+    ?.toLowerCase()
+    .split(",")
+    .map((name) => name.trim());
+  for (const name in source)
+    if (name !== "host" && !HOP_BY_HOP.has(name) && !named?.includes(name))
+      headers[name] = source[name];
+  return headers;
+}
 
-  proxy.on("proxyRes", (proxyRes, req, res) => {
-    const state = inFlightOf(req);
-    if (!state) return;
-    const { callbacks } = state;
-    const handling = callbacks.onResponse(
-      proxyRes.statusCode ?? 0,
-      proxyRes.headers,
-    );
-    // http-proxy pipes the body but does not end the client's response when the upstream dies mid-body.
-    let atLineStart = true;
-    const onCut = () => {
-      // A client that left first ends the upstream response too (http-proxy-3 destroys it): not Ollama's failure.
-      if (res.writableEnded || res.destroyed) return;
-      const tail = callbacks.onCutMidBody(atLineStart);
-      if (tail && res.headersSent) {
-        proxyRes.unpipe(res);
-        res.end(tail);
-      } else res.destroy();
-    };
-    proxyRes.on("error", onCut);
-    proxyRes.on("close", () => {
-      if (!proxyRes.complete) onCut();
+/**
+ * The upstream's headers as it sent them (names in its case, repeats kept), hop-by-hop ones left out: the client's
+ * connection and framing are this server's, which chunks a body of unknown length itself.
+ */
+function responseHeaders(raw: readonly Buffer[], dropLength: boolean) {
+  const out: string[] = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    const name = (raw[i] as Buffer).toString("latin1");
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) || (dropLength && lower === "content-length"))
+      continue;
+    out.push(name, (raw[i + 1] as Buffer).toString("latin1"));
+  }
+  return out;
+}
+
+/** A request body of unknown bytes still to come: declared by a length or chunked. */
+function hasStreamedBody(req: IncomingMessage): boolean {
+  const length = req.headers["content-length"];
+  return (
+    req.headers["transfer-encoding"] !== undefined ||
+    (length !== undefined && length !== "0")
+  );
+}
+
+/** One exchange's response, as undici's handler callbacks deliver it. */
+class ResponseRelay implements Dispatcher.DispatchHandler {
+  private controller: Dispatcher.DispatchController | undefined;
+  private handling: ResponseHandling | undefined;
+  private atLineStart = true;
+  private settled = false;
+  private clientGone = false;
+  private readonly req: IncomingMessage;
+  private readonly res: ServerResponse;
+  private readonly rewrites: boolean;
+  private readonly callbacks: ForwardCallbacks;
+
+  constructor(
+    req: IncomingMessage,
+    res: ServerResponse,
+    rewrites: boolean,
+    callbacks: ForwardCallbacks,
+  ) {
+    this.req = req;
+    this.res = res;
+    this.rewrites = rewrites;
+    this.callbacks = callbacks;
+    // A client that leaves ends the upstream request too: Ollama stops generating for nobody.
+    res.once("close", () => {
+      if (this.settled) return;
+      this.clientGone = true;
+      this.controller?.abort(new Error("the client closed the connection"));
     });
+  }
 
-    if (!state.rewrites) {
-      const { observe, onEnd } = handling;
-      proxyRes.on("data", (chunk: Buffer) => {
-        callbacks.onResponseBytes(chunk.length);
-        atLineStart = chunk[chunk.length - 1] === NEWLINE;
-        observe?.(chunk);
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.controller = controller;
+    if (this.clientGone)
+      controller.abort(new Error("the client closed the connection"));
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: IncomingHttpHeaders,
+    statusMessage?: string,
+  ): void {
+    const handling = this.callbacks.onResponse(statusCode, headers);
+    this.handling = handling;
+    const raw = controller.rawHeaders;
+    const outgoing: OutgoingHttpHeaders | string[] = Array.isArray(raw)
+      ? responseHeaders(
+          raw as Buffer[],
+          this.rewrites && handling.rewrite !== undefined,
+        )
+      : headers;
+    this.res.writeHead(statusCode, statusMessage, outgoing);
+    this.res.on("drain", () => controller.resume());
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer) {
+    const { handling } = this;
+    handling?.observe?.(chunk);
+    const out =
+      this.rewrites && handling?.rewrite ? handling.rewrite.push(chunk) : chunk;
+    if (out.length === 0) return;
+    this.callbacks.onResponseBytes(out.length);
+    this.atLineStart = out[out.length - 1] === NEWLINE;
+    if (!this.res.write(out)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.settled = true;
+    const { handling, res } = this;
+    const rest = this.rewrites ? handling?.rewrite?.end() : undefined;
+    handling?.onEnd?.();
+    if (rest && rest.length > 0) {
+      this.callbacks.onResponseBytes(rest.length);
+      res.end(rest);
+    } else res.end();
+  }
+
+  onResponseError(
+    _controller: Dispatcher.DispatchController | null,
+    error: Error,
+  ): void {
+    this.settled = true;
+    const { req, res, callbacks } = this;
+    if (this.clientGone || res.destroyed || res.writableEnded) return; // the client left first
+    if (!res.headersSent && req.socket.destroyed) return;
+    const code = (error as NodeJS.ErrnoException).code ?? "";
+    const timedOut = TIMEOUTS.has(code);
+    if (!res.headersSent || timedOut) {
+      callbacks.onFailure({
+        reason: upstreamErrorReason(error, timedOut),
+        error,
+        headersSent: res.headersSent,
       });
-      if (onEnd) proxyRes.on("end", onEnd);
+      if (res.headersSent) res.destroy();
       return;
     }
-    const { rewrite, observe, onEnd } = handling;
-    const headers = { ...proxyRes.headers };
-    if (rewrite) delete headers["content-length"];
-    delete headers["transfer-encoding"];
-    res.writeHead(proxyRes.statusCode ?? 0, proxyRes.statusMessage, headers);
-    proxyRes.on("data", (chunk: Buffer) => {
-      observe?.(chunk);
-      const out = rewrite ? rewrite.push(chunk) : chunk;
-      if (out.length === 0) return;
-      callbacks.onResponseBytes(out.length);
-      atLineStart = out[out.length - 1] === NEWLINE;
-      if (!res.write(out)) proxyRes.pause();
-    });
-    res.on("drain", () => proxyRes.resume());
-    proxyRes.on("end", () => {
-      const rest = rewrite ? rewrite.end() : undefined;
-      onEnd?.();
-      if (rest && rest.length > 0) {
-        callbacks.onResponseBytes(rest.length);
-        res.end(rest);
-      } else res.end();
-    });
-  });
+    // The upstream closed or failed mid-body: end the client's body in its framing, or cut it.
+    const tail = callbacks.onCutMidBody(this.atLineStart);
+    if (tail) res.end(tail);
+    else res.destroy();
+  }
+}
 
-  const onProxyError = (
-    error: NodeJS.ErrnoException,
-    req: IncomingMessage,
-    res: ServerResponse | Socket,
-  ) => {
-    const state = inFlightOf(req);
-    if (!state || !("writeHead" in res)) return;
-    if (res.destroyed || (req.socket.destroyed && !res.headersSent)) return; // the client left first
-    const failure: UpstreamFailure = {
-      reason: upstreamErrorReason(error, state.timedOut),
-      error,
-      headersSent: res.headersSent,
-    };
-    state.callbacks.onFailure(failure);
-    if (failure.headersSent) res.destroy();
-  };
+export function createTransport(options: TransportOptions): Transport {
+  const target = new URL(options.upstreamUrl);
+  // A path prefix in the upstream URL is kept in front of every request's path.
+  const prefix = target.pathname.replace(/\/+$/, "");
+  const pool = new Pool(target.origin, {
+    // As many connections as requests in flight (streams may last minutes); idle ones are kept for reuse.
+    connections: null,
+    pipelining: 1,
+    headersTimeout: options.idleTimeoutMs,
+    bodyTimeout: options.idleTimeoutMs,
+  });
 
   return {
     forward(req, res, forwardOptions, callbacks) {
-      const { rewrites } = forwardOptions;
-      (req as Forwarded)[IN_FLIGHT] = { callbacks, rewrites, timedOut: false };
-      proxy.web(
-        req,
-        res,
+      let body: Buffer | PassThrough | null = forwardOptions.body ?? null;
+      if (!body && hasStreamedBody(req)) {
+        // undici starts reading once it has a connection; the pipe holds what arrives before (paced by its buffer).
+        body = new PassThrough();
+        req.pipe(body);
+      }
+      pool.dispatch(
         {
-          buffer: forwardOptions.body ? bodyOf(forwardOptions.body) : undefined,
-          selfHandleResponse: rewrites,
+          origin: target.origin,
+          path: prefix + (req.url ?? "/"),
+          method: req.method ?? "GET",
+          headers: requestHeaders(req),
+          body,
         },
-        onProxyError,
+        new ResponseRelay(req, res, forwardOptions.rewrites, callbacks),
       );
     },
     close() {
-      proxy.close();
-      agent.destroy();
+      void pool.destroy();
     },
   };
 }
