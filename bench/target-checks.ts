@@ -60,7 +60,7 @@ export function checkTargets(results: BenchResults): TargetCheck[] {
       const over = proxy.cpuUsPerRequest.median - bare.cpuUsPerRequest.median;
       checks.push({
         target: `1 · ${endpoint.endpoint}: CPU per request over bare http-proxy-3 ≤ ${num(before * 0.4)} µs (issue 13: −60 % from +${before})`,
-        measured: `+${num(over)} µs`,
+        measured: `${over >= 0 ? "+" : "−"}${num(Math.abs(over))} µs`,
         holds: Number.isFinite(over) ? over <= before * 0.4 : undefined,
       });
     }
