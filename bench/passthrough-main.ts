@@ -1,6 +1,7 @@
-// The baseline for Node's own cost: a bare http-proxy-3 pass-through, no taps, no body reads, no metrics.
-// Same server and agent settings as proxy/src/http/transport.ts. BENCH_PORT, BENCH_TARGET; BENCH_AGENT=none drops
-// the keep-alive agent (http-proxy-3's default: a new upstream connection per request).
+// Issue 13's yardstick: a bare http-proxy-3 pass-through, no taps, no body reads, no metrics, with the server and
+// keep-alive agent settings the proxy's transport had when it forwarded through http-proxy-3 (it now uses undici:
+// bench/undici-pipe-main.ts is that floor). BENCH_PORT, BENCH_TARGET; BENCH_AGENT=none drops the keep-alive agent
+// (http-proxy-3's default: a new upstream connection per request).
 import http from "node:http";
 import { createProxyServer } from "http-proxy-3";
 
