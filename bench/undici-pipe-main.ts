@@ -12,6 +12,8 @@ const pool = new Pool(target.origin, {
   headersTimeout: 0,
   bodyTimeout: 0,
 });
+// The transport's hop-by-hop rule (http/transport.ts, endToEndHeaders) written out here, not imported: a baseline
+// stays the same whatever proxy sources a run measures (--proxy-src).
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",

@@ -4,6 +4,8 @@ import net from "node:net";
 
 export interface RawAnswer {
   readonly status: number;
+  /** The header lines as the proxy wrote them (names in its case, repeats kept), without the status line. */
+  readonly headerLines: readonly string[];
   readonly requestId: string | undefined;
   readonly body: string;
 }
@@ -29,6 +31,7 @@ export function sendRaw(
       const [head = "", rest = ""] = text.split("\r\n\r\n", 2);
       resolve({
         status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        headerLines: head.split("\r\n").slice(1),
         requestId: /\r\nX-Request-Id: ([^\r]+)/i.exec(head)?.[1],
         body: rest,
       });

@@ -6,6 +6,7 @@ import http, {
 } from "node:http";
 import https from "node:https";
 import type { Readable } from "node:stream";
+import { endToEndHeaders } from "../http/transport.ts";
 import type { Backend } from "./pool.ts";
 
 export interface BackendRequest {
@@ -20,15 +21,6 @@ export interface BackendRequest {
   readonly signal?: AbortSignal;
 }
 
-const HOP_BY_HOP = [
-  "connection",
-  "keep-alive",
-  "transfer-encoding",
-  "upgrade",
-  "proxy-connection",
-  "host",
-];
-
 /** The backend sent nothing for `idleTimeoutMs`: a timeout for its health, unlike a plain failure. */
 export class BackendIdleTimeout extends Error {}
 
@@ -41,8 +33,7 @@ export function requestBackend(
   const base = new URL(backend.url);
   // The backend's own path prefix is kept, as the transport keeps it.
   url.pathname = `${base.pathname.replace(/\/+$/, "")}${request.path.split("?")[0]}`;
-  const headers: IncomingHttpHeaders = { ...request.headers };
-  for (const name of HOP_BY_HOP) delete headers[name];
+  const headers = endToEndHeaders(request.headers);
   if (Buffer.isBuffer(request.body))
     headers["content-length"] = String(request.body.length);
   const send = url.protocol === "https:" ? https.request : http.request;

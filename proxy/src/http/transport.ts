@@ -108,10 +108,14 @@ export function upstreamErrorReason(
 
 const TIMEOUTS = new Set(["UND_ERR_HEADERS_TIMEOUT", "UND_ERR_BODY_TIMEOUT"]);
 
-/** The client's headers for the upstream: end-to-end ones only, Host left to the pool (the upstream's). */
-function requestHeaders(req: IncomingMessage): IncomingHttpHeaders {
+/**
+ * A client's headers as a request to an upstream carries them: end-to-end ones only, Host left to the HTTP client
+ * (the upstream's). The transport and the fan-out's own requests (backends/backend-request.ts) both send these.
+ */
+export function endToEndHeaders(
+  source: IncomingHttpHeaders,
+): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  const source = req.headers;
   // Headers the client named in Connection are hop-by-hop too.
   const named = source.connection
     ?.toLowerCase()
@@ -276,7 +280,7 @@ export function createTransport(options: TransportOptions): Transport {
           origin: target.origin,
           path: prefix + (req.url ?? "/"),
           method: req.method ?? "GET",
-          headers: requestHeaders(req),
+          headers: endToEndHeaders(req.headers),
           body,
         },
         new ResponseRelay(req, res, forwardOptions.rewrites, callbacks),

@@ -1,10 +1,12 @@
 // The transport's HTTP contract, against a plain upstream that records what it receives: end-to-end headers and
 // bytes pass unchanged, hop-by-hop headers stay on their hop (RFC 9110 §7.6.1), the upstream's header names keep
-// their case, a path prefix in OLLAMA_URL is kept, and a client that leaves ends the upstream request.
+// their case, a path prefix in OLLAMA_URL is kept, and a client that leaves ends the upstream request. The requests
+// the proxy sends every backend itself (model management) carry the same end-to-end headers.
 import http from "node:http";
 import net from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { startProxy, type ProxyProcess } from "../../helpers/proxy-process.ts";
+import { sendRaw } from "../../helpers/raw-request.ts";
 import { waitFor } from "../../helpers/wait-for.ts";
 
 interface Seen {
@@ -12,23 +14,6 @@ interface Seen {
   url: string;
   headers: http.IncomingHttpHeaders;
   body: Buffer;
-}
-
-/** Sends `head` and `body` on a raw socket and resolves with everything the proxy answered until it closed. */
-function rawExchange(port: number, head: string, body = ""): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const socket = net.connect(port, "127.0.0.1", () => {
-      socket.write(head);
-      if (body) socket.write(body);
-    });
-    let received = "";
-    socket.setEncoding("latin1");
-    socket.on("data", (text: string) => {
-      received += text;
-    });
-    socket.on("end", () => resolve(received));
-    socket.on("error", reject);
-  });
 }
 
 describe("transport", () => {
@@ -99,21 +84,17 @@ describe("transport", () => {
   });
 
   it("sends end-to-end headers on and keeps hop-by-hop ones, and those Connection names, on the client's hop", async () => {
-    const answer = await rawExchange(
-      proxy.port,
-      [
-        "GET /api/tags HTTP/1.1",
-        "Host: localhost:11434",
-        "X-Custom: passes",
-        "X-Hop: stays",
-        "Keep-Alive: timeout=30",
-        "TE: trailers",
-        "Connection: close, X-Hop",
-        "",
-        "",
-      ].join("\r\n"),
-    );
-    expect(answer).toMatch(/^HTTP\/1\.1 200 /);
+    // sendRaw adds "Connection: close": the two Connection lines make one list, "X-Hop, close".
+    const answer = await sendRaw(proxy.port, [
+      "GET /api/tags HTTP/1.1",
+      "Host: localhost:11434",
+      "X-Custom: passes",
+      "X-Hop: stays",
+      "Keep-Alive: timeout=30",
+      "TE: trailers",
+      "Connection: X-Hop",
+    ]);
+    expect(answer.status).toBe(200);
     const { headers } = last();
     expect(headers["x-custom"]).toBe("passes");
     expect(headers["x-hop"]).toBeUndefined();
@@ -127,11 +108,11 @@ describe("transport", () => {
   });
 
   it("answers the upstream's header names in its case, repeats kept, with the client's own connection headers", async () => {
-    const answer = await rawExchange(
-      proxy.port,
-      "GET /api/tags HTTP/1.1\r\nHost: localhost:11434\r\nConnection: close\r\n\r\n",
-    );
-    const head = answer.slice(0, answer.indexOf("\r\n\r\n")).split("\r\n");
+    const answer = await sendRaw(proxy.port, [
+      "GET /api/tags HTTP/1.1",
+      "Host: localhost:11434",
+    ]);
+    const head = answer.headerLines;
     expect(head).toContain("X-Upstream-Case: Kept");
     expect(head).toContain("Content-Type: application/json; charset=utf-8");
     expect(head.filter((line) => line.startsWith("Set-Cookie: "))).toEqual([
@@ -140,7 +121,7 @@ describe("transport", () => {
     ]);
     // The upstream's "Keep-Alive: timeout=1" described its own connection, not the client's.
     expect(head).not.toContain("Keep-Alive: timeout=1");
-    expect(answer.slice(answer.indexOf("\r\n\r\n"))).toContain('{"models":[]}');
+    expect(answer.body).toContain('{"models":[]}');
 
     // A keep-alive client keeps its connection although the upstream closed its own.
     const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
@@ -201,5 +182,59 @@ describe("transport", () => {
       timeoutMs: 5000,
       message: "the upstream request was not ended",
     });
+  });
+});
+
+describe("model management sent to every backend", () => {
+  it("carries the same end-to-end headers as the transport, hop-by-hop ones left on the client's hop", async () => {
+    const seen: http.IncomingHttpHeaders[] = [];
+    const upstreams = [0, 1].map(() =>
+      http.createServer((req, res) => {
+        req.resume();
+        req.on("end", () => {
+          if (req.url === "/api/delete") seen.push(req.headers);
+          res.writeHead(200, { "Content-Type": "application/json" });
+          res.end(req.url === "/api/tags" ? '{"models":[]}' : "{}");
+        });
+      }),
+    );
+    for (const upstream of upstreams)
+      await new Promise<void>((resolve) =>
+        upstream.listen(0, "127.0.0.1", resolve),
+      );
+    const [a, b] = upstreams.map(
+      (u) => `http://127.0.0.1:${(u.address() as net.AddressInfo).port}`,
+    );
+    const proxy = await startProxy({ OLLAMA_BACKENDS: `a=${a},b=${b}` });
+    try {
+      const body = JSON.stringify({ model: "llama3.2" });
+      const answer = await sendRaw(
+        proxy.port,
+        [
+          "DELETE /api/delete HTTP/1.1",
+          "Host: localhost:11434",
+          "Content-Type: application/json",
+          `Content-Length: ${body.length}`,
+          "X-Custom: passes",
+          "X-Hop: stays",
+          "TE: trailers",
+          "Connection: X-Hop",
+        ],
+        body,
+      );
+      expect(answer.status).toBe(200);
+      expect(seen).toHaveLength(2);
+      for (const headers of seen) {
+        expect(headers["x-custom"]).toBe("passes");
+        expect(headers["x-hop"]).toBeUndefined();
+        expect(headers.te).toBeUndefined();
+      }
+    } finally {
+      await proxy.stop();
+      for (const upstream of upstreams) {
+        upstream.closeAllConnections();
+        await new Promise((resolve) => upstream.close(resolve));
+      }
+    }
   });
 });
