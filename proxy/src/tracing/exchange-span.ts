@@ -226,17 +226,16 @@ export function ollamaPhases(
   const otherMs = Math.max(0, totalMs - loadMs - promptEvalMs - evalMs);
   const phases: Array<{ name: string; startMs: number; endMs: number }> = [];
   let at = Math.max(summary.startedAtMs, endMs - totalMs);
-  for (const [name, durationMs] of [
-    // A model loaded before the request arrived: load_duration is only the wait for a runner.
-    [summary.modelWarm ? "ollama queue" : "ollama queue + load", loadMs],
-    ["ollama prompt_eval", promptEvalMs],
-    ["ollama eval", evalMs],
-    ["ollama other", otherMs],
-  ] as const) {
-    if (durationMs <= 0) continue;
+  const lay = (name: string, durationMs: number) => {
+    if (durationMs <= 0) return;
     const end = Math.min(endMs, at + durationMs);
     phases.push({ name, startMs: at, endMs: end });
     at = end;
-  }
+  };
+  // A model loaded before the request arrived: load_duration is only the wait for a runner.
+  lay(summary.modelWarm ? "ollama queue" : "ollama queue + load", loadMs);
+  lay("ollama prompt_eval", promptEvalMs);
+  lay("ollama eval", evalMs);
+  lay("ollama other", otherMs);
   return phases;
 }
