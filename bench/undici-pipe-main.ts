@@ -12,8 +12,9 @@ const pool = new Pool(target.origin, {
   headersTimeout: 0,
   bodyTimeout: 0,
 });
-// The transport's hop-by-hop rule (http/transport.ts, endToEndHeaders) written out here, not imported: a baseline
-// stays the same whatever proxy sources a run measures (--proxy-src).
+// The transport's hop-by-hop names (http/transport.ts) written out here, not imported: a baseline stays the same
+// whatever proxy sources a run measures (--proxy-src). The names a Connection header lists are not looked at: the
+// benchmark's clients and upstream send none.
 const HOP_BY_HOP = new Set([
   "connection",
   "keep-alive",

@@ -116,27 +116,44 @@ export function endToEndHeaders(
   source: IncomingHttpHeaders,
 ): IncomingHttpHeaders {
   const headers: IncomingHttpHeaders = {};
-  // Headers the client named in Connection are hop-by-hop too.
-  const named = source.connection
-    ?.toLowerCase()
-    .split(",")
-    .map((name) => name.trim());
+  const named = connectionNames(source.connection);
   for (const name in source)
-    if (name !== "host" && !HOP_BY_HOP.has(name) && !named?.includes(name))
+    if (name !== "host" && !HOP_BY_HOP.has(name) && !named.includes(name))
       headers[name] = source[name];
   return headers;
 }
 
+/** The header names a message's Connection header lists (lower case): hop-by-hop for that message too. */
+function connectionNames(
+  connection: string | string[] | undefined,
+): readonly string[] {
+  if (connection === undefined) return [];
+  return (Array.isArray(connection) ? connection.join(",") : connection)
+    .toLowerCase()
+    .split(",")
+    .map((name) => name.trim());
+}
+
 /**
- * The upstream's headers as it sent them (names in its case, repeats kept), hop-by-hop ones left out: the client's
- * connection and framing are this server's, which chunks a body of unknown length itself.
+ * The upstream's headers as it sent them (names in its case, repeats kept), hop-by-hop ones (and those its
+ * Connection header names) left out: the client's connection and framing are this server's, which chunks a body
+ * of unknown length itself.
  */
-function responseHeaders(raw: readonly Buffer[], dropLength: boolean) {
+function responseHeaders(
+  raw: readonly Buffer[],
+  connection: string | string[] | undefined,
+  dropLength: boolean,
+) {
   const out: string[] = [];
+  const named = connectionNames(connection);
   for (let i = 0; i + 1 < raw.length; i += 2) {
     const name = (raw[i] as Buffer).toString("latin1");
     const lower = name.toLowerCase();
-    if (HOP_BY_HOP.has(lower) || (dropLength && lower === "content-length"))
+    if (
+      HOP_BY_HOP.has(lower) ||
+      named.includes(lower) ||
+      (dropLength && lower === "content-length")
+    )
       continue;
     out.push(name, (raw[i + 1] as Buffer).toString("latin1"));
   }
@@ -200,6 +217,7 @@ class ResponseRelay implements Dispatcher.DispatchHandler {
     const outgoing: OutgoingHttpHeaders | string[] = Array.isArray(raw)
       ? responseHeaders(
           raw as Buffer[],
+          headers.connection,
           this.rewrites && handling.rewrite !== undefined,
         )
       : headers;

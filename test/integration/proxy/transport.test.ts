@@ -51,9 +51,11 @@ describe("transport", () => {
           "Set-Cookie",
           "b=2",
           "Connection",
-          "close",
+          "close, X-Upstream-Hop",
           "Keep-Alive",
           "timeout=1",
+          "X-Upstream-Hop",
+          "1",
         ]);
         res.end('{"models":[]}');
       });
@@ -119,8 +121,10 @@ describe("transport", () => {
       "Set-Cookie: a=1",
       "Set-Cookie: b=2",
     ]);
-    // The upstream's "Keep-Alive: timeout=1" described its own connection, not the client's.
+    // The upstream's "Keep-Alive: timeout=1" described its own connection, not the client's; so did the header
+    // its Connection named.
     expect(head).not.toContain("Keep-Alive: timeout=1");
+    expect(head).not.toContain("X-Upstream-Hop: 1");
     expect(answer.body).toContain('{"models":[]}');
 
     // A keep-alive client keeps its connection although the upstream closed its own.
