@@ -45,6 +45,9 @@ export interface AnalyticsPipelineOptions {
   statsIntervalMs?: number;
   /** Lines above this are dropped as too_large (default 256 KiB, Loki's default max_line_size). */
   maxLineBytes?: number;
+  /** Redis mode: writes this long before losing Redis are written again if it comes back without them (default
+   * 5 s, recent-writes.ts). */
+  rewriteWindowMs?: number;
 }
 
 export interface AnalyticsPipeline {
@@ -136,6 +139,7 @@ function createShippingPipeline(
           outboxMax: options.outboxMax,
           memoryMax: options.memoryMax,
           claimIdleMs: options.claimIdleMs,
+          rewriteWindowMs: options.rewriteWindowMs,
         },
         { metrics, logger },
       )

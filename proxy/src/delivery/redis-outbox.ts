@@ -7,6 +7,11 @@ import type { Logger } from "pino";
 import type { Metrics } from "../metrics/definitions.ts";
 import type { RecordEnvelope } from "./envelope.ts";
 import { countDropped, createFifo, type Outbox } from "./outbox.ts";
+import {
+  createRecentWrites,
+  lostOnReconnect,
+  REWRITE_WINDOW_MS,
+} from "./recent-writes.ts";
 import { createStreamConsumer } from "./redis-consumer.ts";
 import {
   XADD_BATCH,
@@ -16,6 +21,7 @@ import {
   parseFields,
   parseStreamEntries,
   redactUrl,
+  xaddBatchArgs,
   type OutboxWriter,
 } from "./redis-stream.ts";
 
@@ -36,6 +42,8 @@ export interface RedisOutboxOptions {
   claimIdleMs: number;
   /** XADDs per MULTI (default 500). */
   writeChunkMax?: number;
+  /** How long before losing Redis a write is written again when Redis comes back without it (recent-writes.ts). */
+  rewriteWindowMs?: number;
 }
 
 const WRITE_RETRY_MS = 500;
@@ -103,16 +111,27 @@ export function createRedisOutbox(
   };
   writer.on("error", onError("writer"));
   reader.on("error", onError("reader"));
+  writer.on("close", () => recent.disconnected(Date.now()));
   writer.on("ready", () => {
     if (down) {
       down = false;
       logger.info("redis outbox reachable again; moving buffered records");
     }
-    scheduleDrain();
+    // Writes wait until it is known whether this Redis still has the last ones.
+    checkingServer = true;
+    void rewriteLostWrites().finally(() => {
+      checkingServer = false;
+      scheduleDrain();
+    });
   });
   reader.on("ready", () => consumer.reconnected());
 
   const buffer = createFifo<RecordEnvelope>();
+  const recent = createRecentWrites(
+    options.memoryMax,
+    options.rewriteWindowMs ?? REWRITE_WINDOW_MS,
+  );
+  let checkingServer = false;
   let writing: Promise<void> | undefined;
   let writingCount = 0;
   let drainScheduled = false;
@@ -150,7 +169,7 @@ export function createRedisOutbox(
 
   async function drain(): Promise<void> {
     while (buffer.length > 0 && !closed) {
-      if (writer.status !== "ready") return; // the 'ready' handler resumes
+      if (writer.status !== "ready" || checkingServer) return; // the 'ready' handler resumes
       const chunk = buffer.shift(writeChunkMax);
       writingCount = chunk.length;
       try {
@@ -187,19 +206,22 @@ export function createRedisOutbox(
   /** One atomic script call (XADD_BATCH); every entry still in the stream is unacknowledged (acked ones are
    * XDELed), so the trimmed ones were never shipped. */
   async function writeChunk(chunk: readonly RecordEnvelope[]): Promise<number> {
-    const args: Array<string | number | Buffer> = [options.outboxMax];
-    // Lines as bytes: ioredis copies them into one command buffer. Given strings, it concatenates the whole command
-    // into one string, and encoding that rope on the socket write cost 7.5 µs per 1.3 KB line against 1.25 µs to
-    // encode the line alone (docs/performance.md, "The outbox's bytes").
-    for (const envelope of chunk)
-      args.push(
-        String(envelope.timeMs),
-        envelope.requestId,
-        Buffer.from(envelope.line),
-      );
-    const [trimmed, after] = await writer.xaddBatch(key, ...args);
+    const args = xaddBatchArgs(options.outboxMax, chunk);
+    const [trimmed, after, lastId] = await writer.xaddBatch(key, ...args);
+    recent.written(args, String(lastId), Date.now());
     lastStreamLength = Number(after);
     return Math.max(0, Number(trimmed));
+  }
+
+  /** After a reconnect, the writes a new Redis process lacks go back to the front of the buffer. */
+  async function rewriteLostWrites(): Promise<void> {
+    const records = await lostOnReconnect(recent, writer, key);
+    if (records.length === 0) return;
+    buffer.unshift(records);
+    logger.warn(
+      { records: records.length },
+      "redis is a new process: writing again the records of its last seconds that its stream lacks (Loki keeps one copy of those already shipped)",
+    );
   }
 
   return {

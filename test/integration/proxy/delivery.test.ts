@@ -144,8 +144,8 @@ describe("record delivery through the proxy", () => {
       () => traffic.completed.every((id) => recordIds(loki).includes(id)),
       { timeoutMs: 20_000 },
     ).catch((error: unknown) => {
-      // Seen once in CI (make test-future, 2026-12-05) and not reproduced alone: say which records and what the
-      // proxy reported, so that the next occurrence can be read.
+      // Failed once in CI (make test-future, 2026-12-05): Redis had acknowledged records its append-only file did
+      // not have yet when it was killed (recent-writes.ts). Say which records and what the proxy reported.
       const shipped = new Set(recordIds(loki));
       const missing = traffic.completed.filter((id) => !shipped.has(id));
       const reports = proxies[0]!.lines.filter(
