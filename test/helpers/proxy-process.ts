@@ -13,7 +13,7 @@ export interface ProxyProcess {
   readonly url: string;
   readonly port: number;
   readonly child: ChildProcess;
-  /** Every JSON line written to stdout (logs have `level`, records have `request_id`). */
+  /** Every JSON line written to stdout (logs have pino's numeric `level`, records a `request_id`). */
   readonly lines: Array<Record<string, unknown>>;
   readonly stderr: () => string;
   records(): Array<Record<string, unknown>>;
@@ -69,7 +69,8 @@ export async function startProxy(
 
   const records = () =>
     lines.filter(
-      (line) => typeof line.request_id === "string" && line.level === undefined,
+      (line) =>
+        typeof line.request_id === "string" && typeof line.level !== "number",
     );
   return {
     url: `http://127.0.0.1:${port}`,

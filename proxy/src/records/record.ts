@@ -34,6 +34,9 @@ export interface AnalyticsRecord {
   stream: boolean;
   status: number;
   outcome: string;
+  /** How Grafana colours the line: Loki reads a JSON line's `level` (without one it guesses from words in the
+   * prompt, e.g. "critical"). */
+  level: RecordLevel;
   error?: string;
   done_reason?: string;
   duration_ms: number;
@@ -58,6 +61,16 @@ export interface AnalyticsRecord {
   response_truncated: boolean;
   images: number;
   cost?: number;
+}
+
+export type RecordLevel = "info" | "warn" | "error";
+
+/** ok → info; the client's side (an abort, a refusal, Ollama's 4xx) → warn; the server's side → error. */
+export function levelOf(outcome: string, status: number): RecordLevel {
+  if (outcome === "ok") return "info";
+  if (status >= 500 || outcome === "stream_error" || outcome === "proxy_error")
+    return "error";
+  return "warn";
 }
 
 const round = (value: number, digits: number) => {
@@ -132,6 +145,7 @@ export function buildRecord(
     stream: request.stream,
     status: summary.status ?? 499,
     outcome: summary.outcome,
+    level: levelOf(summary.outcome, summary.status ?? 499),
     duration_ms: round(summary.durationSeconds * 1000, 3),
     request_bytes: summary.requestBytes,
     response_bytes: summary.responseBytes,

@@ -69,6 +69,7 @@ describe("analytics records", () => {
       stream: true,
       status: 200,
       outcome: "ok",
+      level: "info",
       done_reason: "stop",
       prompt_tokens: final.prompt_eval_count,
       completion_tokens: final.eval_count,
@@ -107,12 +108,12 @@ describe("analytics records", () => {
     const records = await Promise.all(
       failures.map((f) => harness.proxy.recordFor(f.id)),
     );
-    expect(records.map((r) => [r.outcome, r.status])).toEqual([
-      ["stream_error", 200],
-      ["upstream_error", 404],
-      ["upstream_error", 400],
-      ["ok", 200],
-      ["ok", 200],
+    expect(records.map((r) => [r.outcome, r.status, r.level])).toEqual([
+      ["stream_error", 200, "error"],
+      ["upstream_error", 404, "warn"],
+      ["upstream_error", 400, "warn"],
+      ["ok", 200, "info"],
+      ["ok", 200, "info"],
     ]);
     expect(records[0]!.error).toBe(
       "an error was encountered while running the model",

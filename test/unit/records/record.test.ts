@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import {
   buildRecord,
+  levelOf,
   serializeRecord,
   type RecordOptions,
 } from "@proxy/records/record.ts";
@@ -20,6 +21,20 @@ const options = (overrides: Partial<RecordOptions> = {}): RecordOptions => ({
   ...overrides,
 });
 
+describe("levelOf", () => {
+  it("is info for an answer, warn for the client's side, error for the server's", () => {
+    expect(levelOf("ok", 200)).toBe("info");
+    expect(levelOf("client_aborted", 200)).toBe("warn");
+    expect(levelOf("client_aborted", 499)).toBe("warn");
+    expect(levelOf("rejected", 429)).toBe("warn");
+    expect(levelOf("upstream_error", 404)).toBe("warn");
+    expect(levelOf("upstream_error", 500)).toBe("error");
+    expect(levelOf("upstream_error", 502)).toBe("error");
+    expect(levelOf("stream_error", 200)).toBe("error");
+    expect(levelOf("proxy_error", 502)).toBe("error");
+  });
+});
+
 describe("buildRecord", () => {
   it("writes the documented fields with numbers as numbers and units in the names", () => {
     const exchange = summary();
@@ -36,6 +51,7 @@ describe("buildRecord", () => {
       stream: true,
       status: 200,
       outcome: "ok",
+      level: "info",
       done_reason: "stop",
       duration_ms: 2500,
       ttft_ms: 400,
