@@ -335,8 +335,11 @@ describe("redis outages", () => {
     own = await startRedisServer({ appendonly: true });
   });
 
+  const cleanups: Array<() => Promise<void>> = [];
+
   afterEach(async () => {
     for (const p of pipelines.splice(0)) await p.close();
+    for (const cleanup of cleanups.splice(0)) await cleanup();
     await own.close();
   });
 
@@ -364,71 +367,59 @@ describe("redis outages", () => {
     expect(duplicated(loki).filter((id) => !beforeKill.has(id))).toEqual([]);
   });
 
+  /**
+   * 500 records written to `server` while Loki is down, Redis killed and restarted, Loki back: resolves when every
+   * record has arrived, with a client of the restarted Redis and the stream's key.
+   */
+  async function throughRedisRestart(server: RedisServer, prefix: string) {
+    const direct = new Redis(server.url);
+    direct.on("error", () => undefined);
+    cleanups.push(async () => {
+      direct.disconnect();
+      await server.close();
+    });
+    const options = pipelineOptions({
+      redisUrl: server.url,
+      lokiUrl: loki.url,
+      // The default window (5 s) measured from the disconnect; a stalled test machine must not end it here.
+      rewriteWindowMs: 120_000,
+    });
+    await loki.fail("down");
+    const pipeline = start(options);
+    const records = Array.from({ length: 500 }, () => record(prefix));
+    for (const r of records) pipeline.enqueue(r);
+    await waitFor(async () => (await direct.xlen(options.streamKey)) === 500);
+    await server.kill("SIGKILL");
+    await server.restart();
+    await loki.setMode({ kind: "ok" });
+    const ids = records.map((r) => r.requestId);
+    await waitFor(() => missing(loki, ids).length === 0, {
+      timeoutMs: 15_000,
+      message: `records written before a Redis restart (${prefix})`,
+    });
+    return { direct, key: options.streamKey };
+  }
+
   // Redis acknowledges an XADD before its append-only file has it (appendfsync everysec postpones the write while
   // an fsync runs), so a Redis killed on a busy disk comes back without records it acknowledged. A Redis without
   // persistence stands in for that here: it comes back without any.
   it("writes again the records a Redis that came back without them had acknowledged", async () => {
-    const volatile = await startRedisServer({ appendonly: false });
-    const direct = new Redis(volatile.url);
-    direct.on("error", () => undefined);
-    try {
-      const options = pipelineOptions({
-        redisUrl: volatile.url,
-        lokiUrl: loki.url,
-        // The default window (5 s) measured from the disconnect; a stalled test machine must not end it here.
-        rewriteWindowMs: 120_000,
-      });
-      await loki.fail("down");
-      const pipeline = start(options);
-      const records = Array.from({ length: 500 }, () => record("lost"));
-      for (const r of records) pipeline.enqueue(r);
-      await waitFor(async () => (await direct.xlen(options.streamKey)) === 500);
-      await volatile.kill("SIGKILL");
-      await volatile.restart();
-      await loki.setMode({ kind: "ok" });
-      const ids = records.map((r) => r.requestId);
-      await waitFor(() => missing(loki, ids).length === 0, {
-        timeoutMs: 15_000,
-        message: "records Redis lost in a restart",
-      });
-    } finally {
-      direct.disconnect();
-      await volatile.close();
-    }
+    await throughRedisRestart(
+      await startRedisServer({ appendonly: false }),
+      "lost",
+    );
   });
 
   it("writes nothing again when Redis comes back with every record it acknowledged", async () => {
-    const durable = await startRedisServer({
-      appendonly: true,
-      args: ["--appendfsync", "always"],
-    });
-    const direct = new Redis(durable.url);
-    direct.on("error", () => undefined);
-    try {
-      const options = pipelineOptions({
-        redisUrl: durable.url,
-        lokiUrl: loki.url,
-        rewriteWindowMs: 120_000,
-      });
-      await loki.fail("down");
-      const pipeline = start(options);
-      const records = Array.from({ length: 500 }, () => record("kept"));
-      for (const r of records) pipeline.enqueue(r);
-      await waitFor(async () => (await direct.xlen(options.streamKey)) === 500);
-      await durable.kill("SIGKILL");
-      await durable.restart();
-      await loki.setMode({ kind: "ok" });
-      const ids = records.map((r) => r.requestId);
-      await waitFor(() => missing(loki, ids).length === 0, {
-        timeoutMs: 15_000,
-        message: "records kept by Redis through a restart",
-      });
-      await waitFor(async () => (await direct.xlen(options.streamKey)) === 0);
-      expect(duplicated(loki)).toEqual([]);
-    } finally {
-      direct.disconnect();
-      await durable.close();
-    }
+    const { direct, key } = await throughRedisRestart(
+      await startRedisServer({
+        appendonly: true,
+        args: ["--appendfsync", "always"],
+      }),
+      "kept",
+    );
+    await waitFor(async () => (await direct.xlen(key)) === 0);
+    expect(duplicated(loki)).toEqual([]);
   });
 
   it("buffers in memory while Redis is unreachable at startup, then moves records over", async () => {
