@@ -3,7 +3,7 @@
 // every path that emits a record (success, failure, rejection, abort) gets them.
 import type { PromptParts } from "../upstream/types.ts";
 import type { CaptureMode } from "../config.ts";
-import type { ExchangeSummary } from "../exchange/outcome.ts";
+import type { ExchangeSummary, Outcome } from "../exchange/outcome.ts";
 import type { RecordEnvelope } from "../delivery/envelope.ts";
 import type { Redactor } from "./redact.ts";
 
@@ -66,7 +66,7 @@ export interface AnalyticsRecord {
 export type RecordLevel = "info" | "warn" | "error";
 
 /** ok → info; the client's side (an abort, a refusal, Ollama's 4xx) → warn; the server's side → error. */
-export function levelOf(outcome: string, status: number): RecordLevel {
+export function levelOf(outcome: Outcome, status: number): RecordLevel {
   if (outcome === "ok") return "info";
   if (status >= 500 || outcome === "stream_error" || outcome === "proxy_error")
     return "error";
@@ -130,6 +130,7 @@ export function buildRecord(
     options.captureResponses,
     options.maxChars,
   );
+  const status = summary.status ?? 499;
   const record: AnalyticsRecord = {
     time: summary.startedAtMs,
     request_id: summary.requestId,
@@ -143,9 +144,9 @@ export function buildRecord(
     model: summary.model,
     ...(summary.backend !== "" && { backend: summary.backend }),
     stream: request.stream,
-    status: summary.status ?? 499,
+    status,
     outcome: summary.outcome,
-    level: levelOf(summary.outcome, summary.status ?? 499),
+    level: levelOf(summary.outcome, status),
     duration_ms: round(summary.durationSeconds * 1000, 3),
     request_bytes: summary.requestBytes,
     response_bytes: summary.responseBytes,
