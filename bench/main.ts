@@ -18,6 +18,7 @@ import { FULL_PLAN, QUICK_PLAN } from "./scenarios.ts";
 import {
   DEFAULT_TARGETS,
   findBinary,
+  parseProxyEnv,
   TARGET_NAMES,
   type TargetName,
 } from "./targets.ts";
@@ -63,12 +64,11 @@ const { values } = parseArgs({
   },
 });
 
-const proxyEnv: Record<string, string> = {};
-for (const pair of (values["proxy-env"] ?? "").split(",")) {
-  if (pair.trim() === "") continue;
-  const eq = pair.indexOf("=");
-  if (eq < 1) fail(`--proxy-env expects KEY=VALUE pairs, got "${pair}"`);
-  proxyEnv[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
+let proxyEnv: Record<string, string> = {};
+try {
+  proxyEnv = parseProxyEnv(values["proxy-env"]);
+} catch (error) {
+  fail((error as Error).message);
 }
 
 const targets = list<TargetName>(

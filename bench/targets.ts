@@ -106,6 +106,21 @@ export interface StackOptions {
   readonly proxyEnv?: Readonly<Record<string, string>>;
 }
 
+/** `--proxy-env K=V,...` → the shipped proxy's extra environment; a pair without a name is refused. */
+export function parseProxyEnv(
+  text: string | undefined,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const pair of (text ?? "").split(",")) {
+    if (pair.trim() === "") continue;
+    const eq = pair.indexOf("=");
+    if (eq < 1)
+      throw new Error(`--proxy-env expects KEY=VALUE pairs, got "${pair}"`);
+    env[pair.slice(0, eq).trim()] = pair.slice(eq + 1);
+  }
+  return env;
+}
+
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 

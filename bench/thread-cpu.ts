@@ -10,7 +10,12 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { generateBody } from "./scenarios.ts";
-import { findBinary, startStack, type Target } from "./targets.ts";
+import {
+  findBinary,
+  parseProxyEnv,
+  startStack,
+  type Target,
+} from "./targets.ts";
 import { runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
@@ -30,15 +35,13 @@ if (!(rounds >= 1 && seconds >= 1)) {
   );
   process.exit(2);
 }
-const proxyEnv = Object.fromEntries(
-  values["proxy-env"]
-    .split(",")
-    .filter((pair) => pair.includes("="))
-    .map((pair) => [
-      pair.slice(0, pair.indexOf("=")),
-      pair.slice(pair.indexOf("=") + 1),
-    ]),
-);
+let proxyEnv: Record<string, string> = {};
+try {
+  proxyEnv = parseProxyEnv(values["proxy-env"]);
+} catch (error) {
+  process.stderr.write(`thread-cpu: ${(error as Error).message}\n`);
+  process.exit(2);
+}
 
 /** Clock ticks (1/100 s) per thread kind of a process, from /proc/<pid>/task/<tid>/{comm,stat}. */
 function ticksByThread(pid: number): Map<string, number> {
