@@ -2,7 +2,12 @@
 // connection was lost, as the bytes that were written.
 import { describe, expect, it } from "vitest";
 import type { RecordEnvelope } from "@proxy/delivery/envelope.ts";
-import { createRecentWrites } from "@proxy/delivery/recent-writes.ts";
+import type { Redis } from "ioredis";
+import {
+  createRecentWrites,
+  lostOnReconnect,
+  missingRecords,
+} from "@proxy/delivery/recent-writes.ts";
 import {
   recordsOfBatchArgs,
   runIdOf,
@@ -103,5 +108,85 @@ describe("recent writes", () => {
     recent.disconnected(31_000);
     expect(recent.sameServer("second")).toBe(false);
     expect(idsOf(recent.takeSinceDisconnect())).toEqual(["b"]);
+  });
+});
+
+/** Just what the reconnect check calls on the writer: INFO server and a pipeline of XRANGEs. */
+function fakeWriter(options: {
+  runId?: string;
+  present?: readonly string[];
+  execFails?: boolean;
+}): Redis {
+  const asked: string[] = [];
+  const fake = {
+    info: () =>
+      options.runId === undefined
+        ? Promise.reject(new Error("NOPERM this user has no permissions"))
+        : Promise.resolve(`# Server\r\nrun_id:${options.runId}\r\n`),
+    pipeline: () => {
+      const pipeline = {
+        xrange: (_key: string, id: string) => {
+          asked.push(id);
+          return pipeline;
+        },
+        exec: () =>
+          options.execFails
+            ? Promise.reject(new Error("Connection is closed."))
+            : Promise.resolve(
+                asked.map((id) => [
+                  null,
+                  options.present?.includes(id) ? [[id, []]] : [],
+                ]),
+              ),
+      };
+      return pipeline;
+    },
+  };
+  return fake as unknown as Redis;
+}
+
+describe("after a reconnect", () => {
+  const written = () => {
+    const recent = createRecentWrites(1000, 5000);
+    recent.sameServer("0dd0");
+    recent.written(chunk("a"), "1-0", 1000);
+    recent.written(chunk("b"), "2-0", 2000);
+    recent.disconnected(2500);
+    return recent;
+  };
+
+  it("writes nothing again to the same process", async () => {
+    expect(
+      await lostOnReconnect(written(), fakeWriter({ runId: "0dd0" }), "s"),
+    ).toEqual([]);
+  });
+
+  it("writes again, to a new process, the chunks its stream lacks", async () => {
+    const lost = await lostOnReconnect(
+      written(),
+      fakeWriter({ runId: "9e40", present: ["1-0"] }),
+      "s",
+    );
+    expect(lost.map((r) => r.requestId)).toEqual(["b"]);
+  });
+
+  it("treats a Redis that refuses INFO as a new process", async () => {
+    const lost = await lostOnReconnect(
+      written(),
+      fakeWriter({ present: ["2-0"] }),
+      "s",
+    );
+    expect(lost.map((r) => r.requestId)).toEqual(["a"]);
+  });
+
+  it("counts every chunk as missing when the check itself fails", async () => {
+    const recent = written();
+    recent.sameServer("9e40");
+    const lost = await missingRecords(
+      fakeWriter({ execFails: true, present: ["1-0", "2-0"] }),
+      "s",
+      recent.takeSinceDisconnect(),
+    );
+    expect(lost.map((r) => r.requestId)).toEqual(["a", "b"]);
   });
 });
