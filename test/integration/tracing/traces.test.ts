@@ -482,6 +482,10 @@ describe("traces through the analytics thread (records to Loki)", () => {
     for (const [, name, value] of matchers)
       expect(entry.labels[name!]).toBe(value);
     expect(query).toMatch(/\| json \| trace_id="([0-9a-f]{32})"$/);
+    // The line filter ahead of the parser keeps the record's line.
+    const lineFilter = /\|= "([^"]+)"/.exec(query)?.[1];
+    expect(lineFilter).toBe(span.traceId);
+    expect(entry.line).toContain(lineFilter);
     expect(query).toContain(
       `trace_id="${(entry.parsed as { trace_id: string }).trace_id}"`,
     );
