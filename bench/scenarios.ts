@@ -29,7 +29,8 @@ export interface Plan {
     /**
      * Alternating latency runs of the proxy with tracing off and on (issue 14's side by side): a difference of
      * ~20 µs is far below how much either p50 moves between repetitions minutes apart. 40 pairs: the median
-     * difference of two identical proxies then reads 0–3 µs run after run; with 8 it read anywhere within ±20 µs.
+     * difference of two identical proxies then reads 0–3 µs run after run; single pairs spread over tens of µs, so a
+     * median of 8 moved by ~±20 µs (the same code read +9 to +36).
      */
     readonly tracingPairs: number;
   };
