@@ -82,15 +82,24 @@ const IMAGE_ONLY: Record<ImageOnlyService, string> = {
   tempo: "grafana/tempo",
 };
 
-/** Which image-only services cannot run, from global-setup's answer (image name → where it came from). */
+/** Where the image of `repository` (e.g. "grafana/loki", any tag) came from, in global-setup's answer (image
+ * name → where it came from); undefined when the stack has no such image. */
+export function sourceOf(
+  images: Readonly<Record<string, string>>,
+  repository: string,
+): string | undefined {
+  return Object.entries(images).find(([image]) =>
+    image.startsWith(`${repository}:`),
+  )?.[1];
+}
+
+/** Which image-only services cannot run, from global-setup's answer. */
 export function missingServices(
   images: Readonly<Record<string, string>>,
 ): ImageOnlyService[] {
   return (Object.keys(IMAGE_ONLY) as ImageOnlyService[]).filter((service) => {
-    const found = Object.entries(images).find(([image]) =>
-      image.startsWith(`${IMAGE_ONLY[service]}:`),
-    );
-    return found === undefined || found[1] === "missing";
+    const source = sourceOf(images, IMAGE_ONLY[service]);
+    return source === undefined || source === "missing";
   });
 }
 

@@ -27,6 +27,7 @@ import {
 import {
   createStack,
   missingServices,
+  sourceOf,
   REPO_ROOT,
   type Stack,
 } from "./compose-stack.ts";
@@ -49,10 +50,7 @@ const images = inject("stack");
 const offline = images.offline;
 /** Records are read with LogQL from a real Loki, from the stand-in's inspection endpoint otherwise: a real Loki may
  * run beside other stand-ins (one built from source, checked by hand). */
-const lokiStandIn = Object.entries(images.images).some(
-  ([image, source]) =>
-    image.startsWith("grafana/loki:") && source === "stand-in",
-);
+const lokiStandIn = sourceOf(images.images, "grafana/loki") === "stand-in";
 const without = missingServices(images.images);
 const grafanaSkip = without.includes("grafana")
   ? "skipped offline: no Grafana image and no registry to pull it (there is no Grafana stand-in)"
