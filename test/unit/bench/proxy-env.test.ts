@@ -1,4 +1,4 @@
-// `--proxy-env` of bench/main.ts and bench/thread-cpu.ts: one reading of KEY=VALUE pairs for both.
+// `--proxy-env` of the bench tools (bench/main.ts, thread-cpu.ts, records-under-load.ts): one reading of KEY=VALUE pairs.
 import { describe, expect, it } from "vitest";
 import { parseProxyEnv } from "../../../bench/targets.ts";
 
