@@ -8,10 +8,10 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generateBody } from "./scenarios.ts";
-import { findBinary, parseProxyEnv, startStack } from "./targets.ts";
+import { parseProxyEnv, startProxyStack } from "./targets.ts";
 import { runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
@@ -56,13 +56,8 @@ function samples(text: string, name: string): string[] {
     .map((line) => line.slice(name.length).trim());
 }
 
-const stack = await startStack({
-  targets: ["proxy"],
-  cpus: {},
-  redis: true,
-  nginxBin: findBinary("nginx", ["/usr/sbin"]) ?? "nginx",
-  paces: [],
-  proxySrc: values["proxy-src"] && resolve(values["proxy-src"]),
+const stack = await startProxyStack(["proxy"], {
+  proxySrc: values["proxy-src"],
   proxyEnv,
 });
 const work = await mkdtemp(join(tmpdir(), "bench-records-under-load-"));

@@ -4,7 +4,7 @@
 import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
 import { freePort } from "../test/helpers/free-port.ts";
 import type { RedisServer } from "../test/helpers/redis-server.ts";
@@ -168,6 +168,25 @@ async function startNginx(
     { port, cpus },
   );
   return { child, url: `http://127.0.0.1:${port}`, dir };
+}
+
+/**
+ * The stack for a tool that measures our proxies alone (thread-cpu.ts, records-under-load.ts): the upstream, Redis,
+ * the sinks and `targets`, unpinned, optionally from another copy of proxy/src and with extra environment.
+ */
+export function startProxyStack(
+  targets: readonly TargetName[],
+  options: { proxySrc?: string | undefined; proxyEnv?: Record<string, string> },
+): Promise<Stack> {
+  return startStack({
+    targets,
+    cpus: {},
+    redis: true,
+    nginxBin: "nginx",
+    paces: [],
+    proxySrc: options.proxySrc && resolve(options.proxySrc),
+    proxyEnv: options.proxyEnv,
+  });
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {

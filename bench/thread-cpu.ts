@@ -7,15 +7,10 @@
 import { readdirSync, readFileSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { generateBody } from "./scenarios.ts";
-import {
-  findBinary,
-  parseProxyEnv,
-  startStack,
-  type Target,
-} from "./targets.ts";
+import { parseProxyEnv, startProxyStack, type Target } from "./targets.ts";
 import { runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
@@ -68,13 +63,8 @@ function ticksByThread(pid: number): Map<string, number> {
   return ticks;
 }
 
-const stack = await startStack({
-  targets: ["proxy", "proxy-traced"],
-  cpus: {},
-  redis: true,
-  nginxBin: findBinary("nginx", ["/usr/sbin"]) ?? "nginx",
-  paces: [],
-  proxySrc: values["proxy-src"] && resolve(values["proxy-src"]),
+const stack = await startProxyStack(["proxy", "proxy-traced"], {
+  proxySrc: values["proxy-src"],
   proxyEnv,
 });
 const work = await mkdtemp(join(tmpdir(), "bench-thread-cpu-"));
