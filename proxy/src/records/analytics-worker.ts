@@ -20,7 +20,7 @@ import { createRecorder } from "./recorder.ts";
 
 /**
  * Lowers this thread's scheduling priority, so that when every core is busy the kernel runs forwarding first and
- * records wait. Nice, not SCHED_IDLE: an idle thread would take ~25 µs less of tracing's p50 on two cores, but gets
+ * records wait. Nice, not SCHED_IDLE: an idle thread would take ~15 µs less of tracing's p50 on two cores, but gets
  * no CPU at all while other processes (a CPU-bound Ollama) keep every core busy, and could not leave SCHED_IDLE
  * unprivileged to catch up (bench/records-under-load.ts; docs/performance.md). Linux keeps a nice value per
  * thread; /proc/thread-self names this one. Elsewhere the thread keeps the process's priority.
