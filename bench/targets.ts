@@ -182,6 +182,7 @@ export function startProxyStack(
     targets,
     cpus: {},
     redis: true,
+    // Neither is used: no nginx target, no paced scenario.
     nginxBin: "nginx",
     paces: [],
     proxySrc: options.proxySrc && resolve(options.proxySrc),
