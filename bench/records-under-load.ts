@@ -6,13 +6,10 @@
 //                                    [--proxy-src DIR] [--proxy-env K=V,...]
 // --hogs defaults to 0; `--hogs 2` on a 2-core machine leaves the proxy's threads only what the scheduler gives them.
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { generateBody } from "./scenarios.ts";
+import { sampleLines } from "./shipped-proxy.ts";
 import { parseProxyEnv, startProxyStack } from "./targets.ts";
-import { runWrk } from "./wrk.ts";
+import { endpointRequest, runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
   options: {
@@ -46,27 +43,18 @@ try {
   fail((error as Error).message);
 }
 
-/** The samples of `name` in a text exposition, as `labels value` strings. */
-function samples(text: string, name: string): string[] {
-  return text
-    .split("\n")
-    .filter(
-      (line) => line.startsWith(`${name} `) || line.startsWith(`${name}{`),
-    )
-    .map((line) => line.slice(name.length).trim());
-}
+/** The samples of `name`, as `labels value` strings. */
+const labelsAndValues = (text: string, name: string) =>
+  sampleLines(text, name).map((line) => line.slice(name.length).trim());
 
 const stack = await startProxyStack(["proxy"], {
   proxySrc: values["proxy-src"],
   proxyEnv,
 });
-const work = await mkdtemp(join(tmpdir(), "bench-records-under-load-"));
+const request = await endpointRequest(values.endpoint);
 const spinners: ChildProcess[] = [];
 try {
   const proxy = stack.targets[0]!;
-  const post = values.endpoint !== "/api/tags";
-  const bodyFile = post ? join(work, "body.json") : undefined;
-  if (bodyFile) await writeFile(bodyFile, generateBody(8));
   for (let i = 0; i < hogs; i++)
     spinners.push(
       spawn(process.execPath, ["-e", "for (;;) {}"], { stdio: "ignore" }),
@@ -74,8 +62,11 @@ try {
   const startedAt = Date.now();
   const report = async () => {
     const text = await (await fetch(`${proxy.url}/metrics`)).text();
-    const backlog = samples(text, "ollama_proxy_analytics_backlog").join(" ");
-    const dropped = samples(text, "ollama_proxy_records_dropped_total")
+    const backlog = labelsAndValues(
+      text,
+      "ollama_proxy_analytics_backlog",
+    ).join(" ");
+    const dropped = labelsAndValues(text, "ollama_proxy_records_dropped_total")
       .filter((sample) => !sample.endsWith(" 0"))
       .join(", ");
     console.log(
@@ -87,7 +78,7 @@ try {
     url: `${proxy.url}${values.endpoint}`,
     connections,
     seconds,
-    ...(post && { method: "POST", bodyFile }),
+    ...request.options,
   });
   clearInterval(poll);
   for (const spinner of spinners.splice(0)) spinner.kill("SIGKILL");
@@ -99,5 +90,5 @@ try {
 } finally {
   for (const spinner of spinners) spinner.kill("SIGKILL");
   await stack.close();
-  await rm(work, { recursive: true, force: true });
+  await request.remove();
 }

@@ -47,13 +47,20 @@ export interface ShippedProxyOptions {
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 const here = (file: string) => fileURLToPath(new URL(file, import.meta.url));
 
+/** The sample lines of the metric `name` in a text exposition (no comments, no other metric sharing the prefix). */
+export function sampleLines(text: string, name: string): string[] {
+  return text
+    .split("\n")
+    .filter(
+      (line) => line.startsWith(`${name}{`) || line.startsWith(`${name} `),
+    );
+}
+
 function sample(text: string, name: string, labels: string): number {
   let total = 0;
-  for (const line of text.split("\n")) {
-    const series = line.startsWith(`${name}{`) || line.startsWith(`${name} `);
-    if (series && line.includes(labels))
+  for (const line of sampleLines(text, name))
+    if (line.includes(labels))
       total += Number(line.slice(line.lastIndexOf(" ") + 1));
-  }
   return total;
 }
 

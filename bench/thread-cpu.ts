@@ -5,13 +5,9 @@
 //   node bench/thread-cpu.ts [--endpoint /api/generate] [--rounds 6] [--seconds 5]
 //                            [--proxy-src DIR] [--proxy-env K=V,...]
 import { readdirSync, readFileSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { generateBody } from "./scenarios.ts";
 import { parseProxyEnv, startProxyStack, type Target } from "./targets.ts";
-import { runWrk } from "./wrk.ts";
+import { endpointRequest, runWrk } from "./wrk.ts";
 
 const { values } = parseArgs({
   options: {
@@ -67,11 +63,8 @@ const stack = await startProxyStack(["proxy", "proxy-traced"], {
   proxySrc: values["proxy-src"],
   proxyEnv,
 });
-const work = await mkdtemp(join(tmpdir(), "bench-thread-cpu-"));
+const request = await endpointRequest(values.endpoint);
 try {
-  const post = values.endpoint !== "/api/tags";
-  const bodyFile = post ? join(work, "body.json") : undefined;
-  if (bodyFile) await writeFile(bodyFile, generateBody(8));
   const totals = new Map<
     string,
     { ticks: Map<string, number>; requests: number; p50s: number[] }
@@ -87,7 +80,7 @@ try {
         url: `${target.url}${values.endpoint}`,
         connections: 1,
         seconds,
-        ...(post && { method: "POST", bodyFile }),
+        ...request.options,
       });
       // The analytics thread finishes the run's records and spans (batches of ≤ 100 ms) before the count.
       await new Promise((done) => setTimeout(done, 300));
@@ -125,5 +118,5 @@ try {
   }
 } finally {
   await stack.close();
-  await rm(work, { recursive: true, force: true });
+  await request.remove();
 }

@@ -1,6 +1,10 @@
 // Runs wrk (one thread, keep-alive connections) with bench/wrk-report.lua and reads its JSON summary line.
 import { spawn } from "node:child_process";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { generateBody } from "./scenarios.ts";
 import type { Target } from "./targets.ts";
 
 export interface WrkOptions {
@@ -51,6 +55,25 @@ export type WrkAgainst = (
   seconds: number,
   bodyFile: string | undefined,
 ) => Promise<WrkResult>;
+
+/**
+ * How the tools that load one endpoint (thread-cpu.ts, records-under-load.ts) ask for it: GET for /api/tags, any
+ * other endpoint POSTed with scenario 1's generate body, from a temporary file that `remove` deletes.
+ */
+export async function endpointRequest(endpoint: string): Promise<{
+  readonly options: Pick<WrkOptions, "method" | "bodyFile">;
+  remove(): Promise<void>;
+}> {
+  if (endpoint === "/api/tags")
+    return { options: {}, remove: () => Promise.resolve() };
+  const dir = await mkdtemp(join(tmpdir(), "bench-body-"));
+  const bodyFile = join(dir, "body.json");
+  await writeFile(bodyFile, generateBody(8));
+  return {
+    options: { method: "POST", bodyFile },
+    remove: () => rm(dir, { recursive: true, force: true }),
+  };
+}
 
 export function runWrk(options: WrkOptions): Promise<WrkResult> {
   const bin = options.bin ?? "wrk";
